@@ -1,0 +1,23 @@
+# chainrule: `make test` and `make train` each create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test venv clean
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+venv: $(STAMP)
+
+# Reinstall whenever the package metadata changes.
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "chainrule needs Python >= 3.10; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.X")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,43 @@
+"""chainrule layers: each a pair of pure functions.
+
+    out, cache = thing_forward(x, ...)
+    dx, dparam, ... = thing_backward(dout, cache)   # in the order of forward's array inputs
+
+Modules, one per family: gates (the lecture's add, multiply, max and copy), activations,
+affine, losses, sandwich. Every name is also importable from here, as in the course code:
+``from layers import affine_forward``.
+"""
+
+from layers.activations import (
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from layers.affine import affine_backward, affine_forward
+from layers.gates import (
+    add_backward,
+    add_forward,
+    copy_backward,
+    copy_forward,
+    max_backward,
+    max_forward,
+    multiply_backward,
+    multiply_forward,
+)
+from layers.losses import softmax_loss, svm_loss
+from layers.sandwich import affine_relu_backward, affine_relu_forward
+
+__all__ = [
+    "add_forward", "add_backward", "multiply_forward", "multiply_backward",
+    "max_forward", "max_backward", "copy_forward", "copy_backward",
+    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+    "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
+    "affine_forward", "affine_backward",
+    "softmax_loss", "svm_loss",
+    "affine_relu_forward", "affine_relu_backward",
+]

@@ -1,0 +1,165 @@
+"""Argument checks shared by every public layer.
+
+Each check raises at the public boundary with a message that names the function, the argument,
+what was expected and what was received, so that a learner can fix the call without reading
+this file. Nothing here broadcasts, upcasts or truncates: a value either passes unchanged or
+is refused.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _describe(value) -> str:
+    """A short description of a value for error messages: type, and shape and dtype if any."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}" if _is_python_real(value) else type(value).__name__
+
+
+def _is_python_real(value) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and not isinstance(value, np.generic)
+    )
+
+
+def float_operands(fn: str, **operands):
+    """Convert gate operands to arrays of one floating dtype.
+
+    Python ints and floats are accepted and take the dtype of the array operands (float64
+    when there are none), so ``multiply_forward(x32, 2.0)`` stays float32. Numpy arrays and
+    numpy scalars must already be floating point, and all of them must share one dtype.
+
+    Returns:
+        (arrays, dtype): the operands as numpy arrays, in the order given, and their dtype.
+    """
+    dtypes = {}
+    for name, value in operands.items():
+        if isinstance(value, (np.ndarray, np.generic)):
+            if not np.issubdtype(value.dtype, np.floating):
+                raise TypeError(
+                    f"{fn}: {name} must be a floating-point array, got {_describe(value)}; "
+                    f"convert it with {name}.astype(np.float64)."
+                )
+            dtypes[name] = value.dtype
+        elif not _is_python_real(value):
+            raise TypeError(
+                f"{fn}: {name} must be a Python number or a floating-point numpy array, "
+                f"got {_describe(value)}."
+            )
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(
+            f"{fn}: array operands must share one dtype ({listed}); cast them to the same "
+            f"dtype first, chainrule never upcasts silently."
+        )
+    dtype = next(iter(dtypes.values()), np.dtype(np.float64))
+    arrays = tuple(np.asarray(value, dtype=dtype) for value in operands.values())
+    return arrays, dtype
+
+
+def scalar_if_0d(value):
+    """A 0-d result becomes a numpy scalar (np.float64 is a Python float), as numpy's own ops do."""
+    return value[()] if np.ndim(value) == 0 else value
+
+
+def float_array(fn: str, name: str, value, *, ndim=None, min_ndim=None, dtype=None) -> np.ndarray:
+    """Check that ``value`` is a floating-point numpy array and return it unchanged.
+
+    Args:
+        fn, name: the calling function and the argument, for the error message.
+        ndim: the exact number of dimensions required, if any.
+        min_ndim: the least number of dimensions required, if any.
+        dtype: the dtype ``value`` must have (to match the other inputs of the call), if any.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{fn}: {name} must be a numpy array of floats, got {_describe(value)}; "
+            f"wrap it with np.asarray({name}, dtype=np.float64)."
+        )
+    if not np.issubdtype(value.dtype, np.floating):
+        raise TypeError(
+            f"{fn}: {name} must have a floating-point dtype, got {value.dtype}; "
+            f"convert it with {name}.astype(np.float64)."
+        )
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got shape {value.shape}.")
+    if min_ndim is not None and value.ndim < min_ndim:
+        raise ValueError(
+            f"{fn}: {name} must have at least {min_ndim} dimensions, got shape {value.shape}."
+        )
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(
+            f"{fn}: {name} has dtype {value.dtype} but the other inputs are {dtype}; "
+            f"cast it with {name}.astype(np.{np.dtype(dtype).name}), chainrule never upcasts silently."
+        )
+    return value
+
+
+def upstream(fn: str, dout, shape: tuple, dtype) -> np.ndarray:
+    """Check an upstream gradient against the forward output's shape and dtype.
+
+    A Python number is accepted where the output is a scalar (shape ``()``); arrays must
+    match the output's shape and dtype exactly.
+    """
+    if _is_python_real(dout) and shape == ():
+        return np.asarray(dout, dtype=dtype)
+    if not isinstance(dout, (np.ndarray, np.generic)):
+        raise TypeError(
+            f"{fn}: dout must be a numpy array of shape {shape} and dtype {np.dtype(dtype)}, "
+            f"got {_describe(dout)}."
+        )
+    if dout.shape != tuple(shape):
+        raise ValueError(
+            f"{fn}: dout has shape {dout.shape} but the forward output had shape {tuple(shape)}; "
+            f"the upstream gradient must have the output's shape."
+        )
+    if dout.dtype != dtype:
+        raise TypeError(
+            f"{fn}: dout has dtype {dout.dtype} but the forward pass ran in {np.dtype(dtype)}; "
+            f"cast it with dout.astype(np.{np.dtype(dtype).name})."
+        )
+    return np.asarray(dout)
+
+
+def labels(fn: str, y, num_samples: int, num_classes: int) -> np.ndarray:
+    """Check class labels: an integer array of shape (N,) with values in [0, C)."""
+    if not isinstance(y, np.ndarray):
+        raise TypeError(
+            f"{fn}: y must be a numpy array of integer class labels, got {_describe(y)}."
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(
+            f"{fn}: y must hold integer class labels, got dtype {y.dtype}; "
+            f"convert it with y.astype(np.int64) if the values are whole numbers."
+        )
+    if y.shape != (num_samples,):
+        raise ValueError(
+            f"{fn}: y must have shape ({num_samples},), one label per row of x, got shape {y.shape}."
+        )
+    if num_samples and (y.min() < 0 or y.max() >= num_classes):
+        bad = y[(y < 0) | (y >= num_classes)]
+        raise ValueError(
+            f"{fn}: labels must lie in [0, {num_classes}) for x with {num_classes} classes, "
+            f"got {bad.size} out of range (first: {bad[0]})."
+        )
+    return y
+
+
+def real_number(fn: str, name: str, value, *, low=None, high=None, high_open=False) -> float:
+    """Check a hyperparameter: a finite real number, optionally within [low, high] or [low, high)."""
+    if not (_is_python_real(value) or isinstance(value, (np.floating, np.integer))):
+        raise TypeError(f"{fn}: {name} must be a real number, got {_describe(value)}.")
+    value = float(value)
+    interval = (f"[{-np.inf if low is None else low}, {np.inf if high is None else high}"
+                f"{')' if high_open or high is None else ']'}")
+    if not np.isfinite(value) or (low is not None and value < low) or (
+        high is not None and (value >= high if high_open else value > high)
+    ):
+        raise ValueError(f"{fn}: {name} must be a finite number in {interval}, got {value!r}.")
+    return value

@@ -1,0 +1,167 @@
+"""Elementwise activations: relu, leaky_relu, sigmoid, tanh.
+
+An elementwise function has a diagonal Jacobian, so backward never forms it: the downstream
+gradient is the upstream gradient times the local derivative, element by element.
+
+Every function takes a Python number or a floating-point numpy array of any shape S and
+returns values of that shape and dtype (a 0-d result comes back as a numpy scalar).
+
+Shape letters: S is any shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layers._validate import float_operands, real_number, scalar_if_0d, upstream
+
+
+def relu_forward(x):
+    """Rectified linear unit, max(0, x).
+
+    Args:
+        x: Python number or floating-point array.
+
+    Returns:
+        out: max(0, x).
+        cache: (mask, dtype), mask being x > 0: the local gradient is 1 there and 0
+            elsewhere, including at x == 0.
+
+    Shape:
+        x, out, mask: S
+    """
+    (x,), dtype = float_operands("relu_forward", x=x)
+    mask = x > 0
+    return scalar_if_0d(np.where(mask, x, np.zeros((), dtype))), (mask, dtype)
+
+
+def relu_backward(dout, cache):
+    """Backward pass of relu: the upstream gradient passes where x > 0 and is zero elsewhere.
+
+    Args:
+        dout: upstream gradient, shaped like x.
+        cache: the mask from relu_forward.
+
+    Returns:
+        dx, shaped like x.
+
+    Shape:
+        dout, dx: S
+    """
+    mask, dtype = cache
+    dout = upstream("relu_backward", dout, mask.shape, dtype)
+    return scalar_if_0d(np.where(mask, dout, np.zeros((), dtype)))
+
+
+def leaky_relu_forward(x, negative_slope=0.01):
+    """Leaky ReLU: x where x > 0, negative_slope * x elsewhere.
+
+    Args:
+        x: Python number or floating-point array.
+        negative_slope: the slope for x <= 0, a number in [0, 1); 0 gives plain relu.
+
+    Returns:
+        out: the activation.
+        cache: (mask, negative_slope, dtype) with mask = x > 0.
+
+    Shape:
+        x, out, mask: S
+    """
+    (x,), dtype = float_operands("leaky_relu_forward", x=x)
+    slope = real_number("leaky_relu_forward", "negative_slope", negative_slope,
+                        low=0.0, high=1.0, high_open=True)
+    mask = x > 0
+    return scalar_if_0d(np.where(mask, x, slope * x)), (mask, slope, dtype)
+
+
+def leaky_relu_backward(dout, cache):
+    """Backward pass of leaky relu: dout where x > 0, negative_slope * dout elsewhere.
+
+    Args:
+        dout: upstream gradient, shaped like x.
+        cache: from leaky_relu_forward.
+
+    Returns:
+        dx, shaped like x.
+
+    Shape:
+        dout, dx: S
+    """
+    mask, slope, dtype = cache
+    dout = upstream("leaky_relu_backward", dout, mask.shape, dtype)
+    return scalar_if_0d(np.where(mask, dout, slope * dout))
+
+
+def sigmoid_forward(x):
+    """Logistic sigmoid, 1 / (1 + exp(-x)), computed without overflow for any x.
+
+    Args:
+        x: Python number or floating-point array.
+
+    Returns:
+        out: sigmoid(x), in [0, 1].
+        cache: out itself, since sigma'(x) = sigma(x) (1 - sigma(x)).
+
+    Shape:
+        x, out: S
+    """
+    (x,), _ = float_operands("sigmoid_forward", x=x)
+    # exp(-|x|) lies in (0, 1], so neither branch can overflow: for x >= 0 use
+    # 1 / (1 + e^-x); for x < 0 use the algebraically equal e^x / (1 + e^x).
+    z = np.exp(-np.abs(x))
+    out = np.asarray(np.where(x >= 0, 1 / (1 + z), z / (1 + z)))
+    return scalar_if_0d(out), out
+
+
+def sigmoid_backward(dout, cache):
+    """Backward pass of sigmoid: dx = dout * out * (1 - out).
+
+    Args:
+        dout: upstream gradient, shaped like x.
+        cache: sigmoid_forward's output.
+
+    Returns:
+        dx, shaped like x.
+
+    Shape:
+        dout, dx: S
+    """
+    out = cache
+    dout = upstream("sigmoid_backward", dout, out.shape, out.dtype)
+    return scalar_if_0d(dout * out * (1 - out))
+
+
+def tanh_forward(x):
+    """Hyperbolic tangent.
+
+    Args:
+        x: Python number or floating-point array.
+
+    Returns:
+        out: tanh(x), in [-1, 1].
+        cache: out itself, since tanh'(x) = 1 - tanh(x)^2.
+
+    Shape:
+        x, out: S
+    """
+    (x,), _ = float_operands("tanh_forward", x=x)
+    out = np.asarray(np.tanh(x))
+    return scalar_if_0d(out), out
+
+
+def tanh_backward(dout, cache):
+    """Backward pass of tanh: dx = dout * (1 - out^2).
+
+    Args:
+        dout: upstream gradient, shaped like x.
+        cache: tanh_forward's output.
+
+    Returns:
+        dx, shaped like x.
+
+    Shape:
+        dout, dx: S
+    """
+    out = cache
+    dout = upstream("tanh_backward", dout, out.shape, out.dtype)
+    return scalar_if_0d(dout * (1 - out * out))

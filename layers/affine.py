@@ -1,0 +1,82 @@
+"""The fully connected (affine) layer: out = x w + b.
+
+Backward uses the matrix-multiply rule from the lecture, never the Jacobian (which for
+N = 64, D = M = 4096 would take about 256 GB):
+
+    dL/dx = dL/dout w^T      (N, M) @ (M, D) -> (N, D)
+    dL/dw = x^T dL/dout      (D, N) @ (N, M) -> (D, M)
+    dL/db = sum over N of dL/dout                -> (M,)
+
+These are the only products whose shapes match, which makes them easy to remember.
+
+Shape letters: N batch, D features in (d_1 * ... * d_k), M features out.
+"""
+
+from __future__ import annotations
+
+import math
+
+from layers._validate import float_array, upstream
+
+
+def affine_forward(x, w, b):
+    """Fully connected layer: flatten each sample of x, then out = x w + b.
+
+    Args:
+        x: input, one sample per row of the first axis; the other axes are flattened.
+        w: weights.
+        b: biases, exactly of shape (M,) (no silent broadcasting of other shapes).
+
+    Returns:
+        out: x.reshape(N, D) @ w + b.
+        cache: (x, w), all that backward reads.
+
+    Shape:
+        x: (N, d_1, ..., d_k), flattened to (N, D) with D = d_1 * ... * d_k
+        w: (D, M)
+        b: (M,)
+        out: (N, M)
+    """
+    fn = "affine_forward"
+    x = float_array(fn, "x", x, min_ndim=2)
+    w = float_array(fn, "w", w, ndim=2, dtype=x.dtype)
+    b = float_array(fn, "b", b, dtype=x.dtype)
+    N = x.shape[0]
+    D = math.prod(x.shape[1:])
+    if w.shape[0] != D:
+        raise ValueError(
+            f"{fn}: x has {D} features per sample (shape {x.shape}) but w has shape {w.shape}; "
+            f"w must be ({D}, M)."
+        )
+    M = w.shape[1]
+    if b.shape != (M,):
+        raise ValueError(f"{fn}: b must have shape ({M},) to match w of shape {w.shape}, got {b.shape}.")
+    out = x.reshape(N, D) @ w + b  # (N, M)
+    return out, (x, w)
+
+
+def affine_backward(dout, cache):
+    """Backward pass of the affine layer.
+
+    Args:
+        dout: upstream gradient.
+        cache: (x, w) from affine_forward.
+
+    Returns:
+        dx: gradient with respect to x, in x's original shape.
+        dw: gradient with respect to w.
+        db: gradient with respect to b.
+
+    Shape:
+        dout: (N, M)
+        dx: (N, d_1, ..., d_k)
+        dw: (D, M)
+        db: (M,)
+    """
+    x, w = cache
+    N, M = x.shape[0], w.shape[1]
+    dout = upstream("affine_backward", dout, (N, M), x.dtype)
+    dx = (dout @ w.T).reshape(x.shape)  # (N, D) -> (N, d_1, ..., d_k)
+    dw = x.reshape(N, -1).T @ dout  # (D, N) @ (N, M) -> (D, M)
+    db = dout.sum(axis=0)  # (M,)
+    return dx, dw, db

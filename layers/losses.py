@@ -1,0 +1,91 @@
+"""Classification losses on class scores: softmax (cross-entropy) and multiclass SVM (hinge).
+
+Each returns the loss averaged over the batch and its gradient with respect to the scores in
+one call, as the last node of a network's graph (its upstream gradient is dL/dL = 1).
+
+Shape letters: N batch, C classes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layers._validate import float_array, labels
+
+
+def _check_scores_and_labels(fn: str, x, y):
+    x = float_array(fn, "x", x, ndim=2)
+    N, C = x.shape
+    if N == 0 or C == 0:
+        raise ValueError(f"{fn}: x must hold at least one sample and one class, got shape {x.shape}.")
+    y = labels(fn, y, N, C)
+    return x, y
+
+
+def softmax_loss(x, y):
+    """Softmax cross-entropy loss, averaged over the batch.
+
+    L = -(1/N) sum_i log( exp(x[i, y_i]) / sum_j exp(x[i, j]) ),  dL/dx = (softmax(x) - onehot(y)) / N.
+
+    Args:
+        x: class scores.
+        y: integer labels in [0, C).
+
+    Returns:
+        loss: a scalar of x's dtype.
+        dx: gradient of the loss with respect to x.
+
+    Shape:
+        x: (N, C)
+        y: (N,)
+        dx: (N, C)
+    """
+    x, y = _check_scores_and_labels("softmax_loss", x, y)
+    N = x.shape[0]
+    rows = np.arange(N)
+    # Shifting each row by its max leaves softmax unchanged and keeps exp() from overflowing.
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[rows, y].sum() / N
+    dx = np.exp(log_probs)
+    dx[rows, y] -= 1
+    dx /= N
+    return x.dtype.type(loss), dx
+
+
+def svm_loss(x, y, delta=1.0):
+    """Multiclass SVM (hinge) loss, averaged over the batch.
+
+    L = (1/N) sum_i sum_{j != y_i} max(0, x[i, j] - x[i, y_i] + delta). Where a margin is
+    exactly zero the subgradient 0 is used.
+
+    Args:
+        x: class scores.
+        y: integer labels in [0, C).
+        delta: the margin, a positive number (1.0 in the course).
+
+    Returns:
+        loss: a scalar of x's dtype.
+        dx: gradient of the loss with respect to x.
+
+    Shape:
+        x: (N, C)
+        y: (N,)
+        dx: (N, C)
+    """
+    fn = "svm_loss"
+    x, y = _check_scores_and_labels(fn, x, y)
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+        raise ValueError(f"{fn}: delta must be a positive number, got {delta!r}.")
+    N = x.shape[0]
+    rows = np.arange(N)
+    correct = x[rows, y][:, None]  # (N, 1)
+    margins = np.maximum(0, x - correct + x.dtype.type(delta))
+    margins[rows, y] = 0
+    loss = margins.sum() / N
+    positive = margins > 0
+    dx = positive.astype(x.dtype)
+    # Each violated margin pushes its own score up and the correct class's score down.
+    dx[rows, y] = -positive.sum(axis=1)
+    dx /= N
+    return x.dtype.type(loss), dx
