@@ -4,10 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test venv clean
+.PHONY: test train venv clean
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The main job: train a FullyConnectedNet on the shipped digits set (python -m solver --help).
+train: $(STAMP)
+	$(PY) -m solver $(ARGS)
 
 venv: $(STAMP)
 

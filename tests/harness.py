@@ -17,6 +17,29 @@ from gradcheck import eval_numerical_gradient_array, rel_error
 GRAD_RTOL = 1e-7
 
 
+# Rounding noise of a centered difference of a scalar f is about eps * |f| / h, absolute. When a
+# gradient element is far smaller than the loss it belongs to, that noise dominates its relative
+# error, so whole-model checks add an absolute floor of this many times the bound.
+ROUNDING_SAFETY = 10
+
+
+def assert_scalar_gradient_close(name, analytic, numeric, f_value, h=1e-5, rtol=GRAD_RTOL):
+    """|a - n| <= atol + rtol * max(|a|, |n|) elementwise, atol = ROUNDING_SAFETY * eps * max(1, |f|) / h.
+
+    For gradients of a scalar function f (a loss), where an element may be tiny next to f.
+    """
+    analytic = np.asarray(analytic, dtype=np.float64)
+    atol = ROUNDING_SAFETY * np.finfo(np.float64).eps * max(1.0, abs(float(f_value))) / h
+    diff = np.abs(analytic - numeric)
+    allowed = atol + rtol * np.maximum(np.abs(analytic), np.abs(numeric))
+    if np.any(diff > allowed):
+        worst = np.unravel_index(np.argmax(diff - allowed), diff.shape) if diff.ndim else ()
+        raise AssertionError(
+            f"{name}: {int(np.sum(diff > allowed))} element(s) off; worst index {worst}: analytic "
+            f"{analytic[worst]!r} vs numeric {numeric[worst]!r}, |diff| {diff[worst]:.2e} > "
+            f"allowed {allowed[worst]:.2e} (atol {atol:.1e}, rtol {rtol:.0e})")
+
+
 def as_tuple(grads):
     return grads if isinstance(grads, tuple) else (grads,)
 

@@ -7,8 +7,11 @@ import pathlib
 
 import pytest
 
+import data
 import gradcheck
 import layers
+import solver
+from solver import checkpoint, optim, plotting, schedules
 
 pytestmark = pytest.mark.package
 
@@ -28,7 +31,10 @@ def test_every_layer_comes_in_forward_backward_pairs():
     assert {"add", "multiply", "max", "copy", "relu", "leaky_relu", "sigmoid", "tanh", "affine", "affine_relu"} <= forwards
 
 
-@pytest.mark.parametrize("module", [layers, gradcheck], ids=["layers", "gradcheck"])
+DOCUMENTED_MODULES = [layers, gradcheck, data, optim, schedules, checkpoint, plotting]
+
+
+@pytest.mark.parametrize("module", DOCUMENTED_MODULES, ids=lambda m: m.__name__)
 def test_public_functions_document_args_returns_and_shapes(module):
     """Every public function's docstring has Args, Returns and Shape blocks (DESIGN.md)."""
     missing = []
@@ -38,6 +44,12 @@ def test_public_functions_document_args_returns_and_shapes(module):
             if block not in doc:
                 missing.append(f"{fn.__module__}.{fn.__name__} lacks {block}")
     assert not missing, "\n".join(missing)
+
+
+def test_solver_exports_the_course_names():
+    """`from solver import Solver, TwoLayerNet, FullyConnectedNet, optim` works, as in the course."""
+    assert {"Solver", "TwoLayerNet", "FullyConnectedNet", "optim"} <= set(solver.__all__)
+    assert solver.optim is optim
 
 
 def test_setup_cfg_declares_the_core_dependencies_only():

@@ -1,0 +1,211 @@
+"""Fully connected classifiers built from the layers: TwoLayerNet and FullyConnectedNet.
+
+Architecture, for L = len(hidden_dims) + 1 affine layers:
+
+    {affine - relu} x (L - 1) - affine - softmax
+
+A model keeps its parameters in ``model.params`` (``W1, b1, ..., WL, bL``);
+``model.loss(X)`` returns class scores, ``model.loss(X, y)`` returns ``(loss, grads)`` with
+``grads`` keyed like ``params``. The loss adds L2 regularization 0.5 * reg * sum(W**2) over
+the weight matrices only, never the biases.
+
+Shape letters: N batch, D input features (input_dim), H hidden units, C classes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, softmax_loss
+from layers._validate import labels, real_number
+
+__all__ = ["FullyConnectedNet", "TwoLayerNet"]
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _positive_int(cls: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}.")
+    return int(value)
+
+
+def init_scale(weight_scale, fan_in: int, fan_out: int, cls: str = "FullyConnectedNet") -> float:
+    """The standard deviation of a layer's initial weights.
+
+    Args:
+        weight_scale: a positive number used as it is; "he" for sqrt(2 / fan_in) (He et al.,
+            2015, suited to relu); "xavier" for sqrt(2 / (fan_in + fan_out)) (Glorot and
+            Bengio, 2010).
+        fan_in, fan_out: the layer's input and output sizes.
+        cls: the caller, for error messages.
+
+    Returns:
+        The standard deviation, a float.
+
+    Shape:
+        (no arrays)
+    """
+    if weight_scale == "he":
+        return math.sqrt(2.0 / fan_in)
+    if weight_scale == "xavier":
+        return math.sqrt(2.0 / (fan_in + fan_out))
+    if isinstance(weight_scale, str):
+        raise ValueError(f"{cls}: weight_scale must be a positive number, 'he' or 'xavier', got {weight_scale!r}.")
+    scale = real_number(cls, "weight_scale", weight_scale, low=0.0)
+    if scale <= 0:
+        raise ValueError(f"{cls}: weight_scale must be > 0, got {scale!r}.")
+    return scale
+
+
+class FullyConnectedNet:
+    """A fully connected net with relu hidden layers and a softmax loss.
+
+    Args:
+        hidden_dims: sizes of the hidden layers (an empty list gives a softmax classifier).
+        input_dim: D, features per sample (3 * 32 * 32 for CIFAR-10).
+        num_classes: C.
+        dropout_keep_ratio: the probability of keeping a unit; 1 means no dropout.
+        normalization: None (batchnorm and layernorm arrive with the normalization layers).
+        reg: L2 regularization strength, >= 0.
+        weight_scale: std of the initial weights: a number, "he" or "xavier" (see init_scale).
+        dtype: np.float32 (fast) or np.float64 (for gradient checks); X is cast to it.
+        seed: seed of the private generator used for the initial weights.
+
+    Shape:
+        X: (N, d_1, ..., d_k) with d_1 * ... * d_k = D
+        y: (N,)
+        scores: (N, C)
+        params: W1 (D, H_1), b1 (H_1,), ..., WL (H_{L-1}, C), bL (C,)
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+        cls = type(self).__name__
+        try:
+            hidden_dims = [_positive_int(cls, "hidden_dims entries", h) for h in hidden_dims]
+        except TypeError:
+            raise TypeError(f"{cls}: hidden_dims must be a list of ints, got {hidden_dims!r}.") from None
+        self.hidden_dims = hidden_dims
+        self.input_dim = _positive_int(cls, "input_dim", input_dim)
+        self.num_classes = _positive_int(cls, "num_classes", num_classes)
+        keep = real_number(cls, "dropout_keep_ratio", dropout_keep_ratio, low=0.0, high=1.0)
+        if keep != 1:
+            raise NotImplementedError(
+                f"{cls}: dropout_keep_ratio={keep} needs the dropout layer, which this version does "
+                f"not have yet; use dropout_keep_ratio=1.")
+        if normalization is not None:
+            raise NotImplementedError(
+                f"{cls}: normalization={normalization!r} needs the normalization layers, which this "
+                f"version does not have yet; use normalization=None.")
+        self.dropout_keep_ratio = keep
+        self.normalization = normalization
+        self.reg = real_number(cls, "reg", reg, low=0.0)
+        if np.dtype(dtype) not in [np.dtype(d) for d in FLOAT_DTYPES]:
+            raise ValueError(f"{cls}: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
+        self.dtype = np.dtype(dtype)
+        self.weight_scale = weight_scale
+        self.seed = seed
+        self.num_layers = len(hidden_dims) + 1
+
+        rng = np.random.default_rng(seed)
+        dims = [self.input_dim, *hidden_dims, self.num_classes]
+        self.params = {}
+        for i in range(self.num_layers):
+            fan_in, fan_out = dims[i], dims[i + 1]
+            std = init_scale(weight_scale, fan_in, fan_out, cls)
+            self.params[f"W{i + 1}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(self.dtype)
+            self.params[f"b{i + 1}"] = np.zeros(fan_out, dtype=self.dtype)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(hidden_dims={self.hidden_dims}, input_dim={self.input_dim}, "
+                f"num_classes={self.num_classes}, dropout_keep_ratio={self.dropout_keep_ratio}, "
+                f"normalization={self.normalization!r}, reg={self.reg}, weight_scale={self.weight_scale!r}, "
+                f"dtype={self.dtype.name}, seed={self.seed})")
+
+    def _inputs(self, X, y):
+        cls = type(self).__name__
+        if not isinstance(X, np.ndarray) or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+            raise TypeError(f"{cls}.loss: X must be a numpy array of numbers, got "
+                            f"{type(X).__name__}{' of dtype ' + str(X.dtype) if isinstance(X, np.ndarray) else ''}.")
+        if X.ndim < 2 or math.prod(X.shape[1:]) != self.input_dim:
+            raise ValueError(f"{cls}.loss: X must be (N, ...) with {self.input_dim} features per sample "
+                             f"(input_dim), got shape {X.shape}.")
+        X = X.astype(self.dtype, copy=False)  # documented: X is computed in the model's dtype
+        if y is not None:
+            y = labels(f"{cls}.loss", y, X.shape[0], self.num_classes)
+        return X, y
+
+    def loss(self, X, y=None):
+        """Class scores, or the loss and its gradients.
+
+        Args:
+            X: input batch; cast to the model's dtype.
+            y: integer labels in [0, C), or None for scores only.
+
+        Returns:
+            scores (N, C) if y is None, otherwise (loss, grads): loss a Python float including
+            the L2 term, grads a dict keyed like params with arrays of their shapes and dtype.
+
+        Shape:
+            X: (N, d_1, ..., d_k)
+            y: (N,)
+            scores: (N, C)
+        """
+        X, y = self._inputs(X, y)
+        caches = []
+        h = X
+        for i in range(1, self.num_layers):
+            h, cache = affine_relu_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
+            caches.append(cache)
+        L = self.num_layers
+        scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
+        if y is None:
+            return scores
+
+        data_loss, dscores = softmax_loss(scores, y)
+        weights = [self.params[f"W{i}"] for i in range(1, L + 1)]
+        reg_loss = 0.5 * self.reg * sum(float(np.sum(W * W)) for W in weights)
+
+        grads = {}
+        dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dscores, last_cache)
+        for i in range(L - 1, 0, -1):
+            dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, caches[i - 1])
+        if self.reg:
+            for i in range(1, L + 1):
+                grads[f"W{i}"] += self.reg * self.params[f"W{i}"]
+        return float(data_loss) + reg_loss, grads
+
+
+class TwoLayerNet(FullyConnectedNet):
+    """The course's two-layer net: affine - relu - affine - softmax.
+
+    A FullyConnectedNet with one hidden layer and the course's defaults (weights drawn with
+    std 1e-3, computed in float64).
+
+    Args:
+        input_dim: D.
+        hidden_dim: H.
+        num_classes: C.
+        weight_scale: std of the initial weights (a number, "he" or "xavier").
+        reg: L2 regularization strength.
+        dtype: np.float64 (default) or np.float32.
+        seed: seed of the private generator used for the initial weights.
+
+    Shape:
+        params: W1 (D, H), b1 (H,), W2 (H, C), b2 (C,)
+    """
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3,
+                 reg=0.0, dtype=np.float64, seed=None):
+        super().__init__([hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
+                         weight_scale=weight_scale, dtype=dtype, seed=seed)
+        self.hidden_dim = self.hidden_dims[0]
+
+    def __repr__(self):
+        return (f"TwoLayerNet(input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, "
+                f"num_classes={self.num_classes}, weight_scale={self.weight_scale!r}, reg={self.reg}, "
+                f"dtype={self.dtype.name}, seed={self.seed})")

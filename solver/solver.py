@@ -1,0 +1,373 @@
+"""The Solver: trains a model with minibatch gradient descent and keeps the best parameters.
+
+    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
+                    num_epochs=10, batch_size=100, seed=0)
+    solver.train()
+    solver.best_val_acc, solver.loss_history, solver.train_acc_history, solver.val_acc_history
+
+The model is anything with a ``params`` dict of arrays and a ``loss(X, y=None)`` method that
+returns scores without labels and ``(loss, grads)`` with them (see solver.nets).
+
+What differs from the course's Solver, on purpose:
+- each epoch visits every training sample once, in a fresh shuffled order, and the last,
+  smaller batch is kept rather than dropped;
+- the same seed gives the same loss_history, bit for bit; all randomness comes from the
+  Solver's own generators, never numpy's global state;
+- best_params starts as a copy of the initial parameters and only ever holds finite values;
+- a non-finite loss or parameter stops training with FloatingPointError naming the iteration;
+- checkpoints hold everything needed to resume (parameters, optimizer state, generator state,
+  histories) and resuming continues exactly as if training had never stopped.
+
+Shape letters: N samples, C classes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import pathlib
+
+import numpy as np
+
+from layers._validate import labels, real_number
+from solver.checkpoint import read_npz, write_npz
+from solver.optim import get_update_rule
+from solver.progress import Progress
+from solver.schedules import ConstantSchedule, Schedule, make_schedule
+
+__all__ = ["Solver", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "chainrule-checkpoint"
+CHECKPOINT_VERSION = 1
+
+# Every option, its default and its meaning. Unknown options are refused.
+OPTIONS = {
+    "update_rule": "sgd",        # name in solver.optim.UPDATE_RULES, or a callable rule
+    "optim_config": None,        # hyperparameters for the rule (learning_rate, momentum, ...)
+    "lr_decay": 1.0,             # multiply the learning rate by this after every epoch
+    "lr_schedule": None,         # a solver.schedules.Schedule, or a schedule name ("cosine", ...)
+    "batch_size": 100,           # samples per update; the last batch of an epoch may be smaller
+    "num_epochs": 10,            # passes over the training set
+    "num_train_samples": 1000,   # training samples scored for train accuracy (None: all)
+    "num_val_samples": None,     # validation samples scored for val accuracy (None: all)
+    "checkpoint_name": None,     # if set, write <checkpoint_name>_epoch_<e>.npz after each epoch
+    "print_every": 10,           # log the loss every this many iterations (when verbose)
+    "verbose": True,             # print progress
+    "seed": None,                # seed of the shuffling and subsampling generators
+}
+REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
+
+
+def _int_option(name, value, low=1, allow_none=False):
+    if allow_none and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"Solver: {name} must be an int >= {low}{extra}, got {value!r}.")
+    return int(value)
+
+
+class Solver:
+    """Trains a classification model; see the module docstring and OPTIONS for the settings.
+
+    Args:
+        model: an object with ``params`` (dict of arrays) and ``loss(X, y=None)``.
+        data: dict with X_train, y_train, X_val, y_val (other keys, e.g. X_test, are ignored).
+        **options: any of OPTIONS.
+
+    Shape:
+        X_train: (N_train, ...), y_train: (N_train,), X_val: (N_val, ...), y_val: (N_val,)
+    """
+
+    def __init__(self, model, data, **options):
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"Solver: unknown option(s) {unknown}; valid options are {sorted(OPTIONS)}.")
+        settings = {**OPTIONS, **options}
+        if not isinstance(getattr(model, "params", None), dict) or not callable(getattr(model, "loss", None)):
+            raise TypeError(f"Solver: model must have a params dict and a loss method, got {type(model).__name__}.")
+        self.model = model
+        # Labels are checked against the model's class count when it declares one.
+        self._num_classes = int(getattr(model, "num_classes", np.iinfo(np.int64).max))
+        self._set_data(data)
+
+        self.update_rule_name = settings["update_rule"] if isinstance(settings["update_rule"], str) else getattr(
+            settings["update_rule"], "__name__", repr(settings["update_rule"]))
+        self.update_rule = get_update_rule(settings["update_rule"])
+        optim_config = settings["optim_config"] or {}
+        if not isinstance(optim_config, dict):
+            raise TypeError(f"Solver: optim_config must be a dict or None, got {type(optim_config).__name__}.")
+        self.optim_config = dict(optim_config)
+        self.batch_size = _int_option("batch_size", settings["batch_size"])
+        self.num_epochs = _int_option("num_epochs", settings["num_epochs"])
+        self.num_train_samples = _int_option("num_train_samples", settings["num_train_samples"], allow_none=True)
+        self.num_val_samples = _int_option("num_val_samples", settings["num_val_samples"], allow_none=True)
+        self.print_every = _int_option("print_every", settings["print_every"])
+        self.verbose = bool(settings["verbose"])
+        self.seed = settings["seed"]
+        if self.seed is not None:
+            self.seed = _int_option("seed", self.seed, low=0)
+        self.checkpoint_name = settings["checkpoint_name"]
+        self.lr_decay = real_number("Solver", "lr_decay", settings["lr_decay"], low=0.0, high=1.0)
+        if self.lr_decay == 0:
+            raise ValueError("Solver: lr_decay must be in (0, 1], got 0.0.")
+        self.lr_schedule = self._make_schedule(settings["lr_schedule"])
+        self._reset()
+
+    def _set_data(self, data):
+        if not isinstance(data, dict):
+            raise TypeError(f"Solver: data must be a dict with keys {list(REQUIRED_DATA)}, got {type(data).__name__}.")
+        missing = [k for k in REQUIRED_DATA if k not in data]
+        if missing:
+            raise ValueError(f"Solver: data is missing {missing}; it needs {list(REQUIRED_DATA)}.")
+        for split in ("train", "val"):
+            X, y = data[f"X_{split}"], data[f"y_{split}"]
+            if not isinstance(X, np.ndarray) or X.ndim < 2 or X.shape[0] == 0:
+                raise ValueError(f"Solver: data['X_{split}'] must be a non-empty array of shape (N, ...), got "
+                                 f"{getattr(X, 'shape', type(X).__name__)}.")
+            labels(f"Solver (data['y_{split}'])", y, X.shape[0], self._num_classes)
+        self.X_train, self.y_train = data["X_train"], data["y_train"]
+        self.X_val, self.y_val = data["X_val"], data["y_val"]
+
+    def _make_schedule(self, lr_schedule):
+        if lr_schedule is not None and self.lr_decay != 1.0:
+            raise ValueError("Solver: give lr_decay or lr_schedule, not both; lr_decay=d is "
+                             "lr_schedule=ConstantSchedule(decay=d).")
+        if isinstance(lr_schedule, str):
+            return make_schedule(lr_schedule, num_epochs=self.num_epochs)
+        if lr_schedule is not None and not isinstance(lr_schedule, Schedule):
+            raise TypeError(f"Solver: lr_schedule must be a Schedule, a schedule name or None, got {lr_schedule!r}.")
+        if lr_schedule is None and self.lr_decay != 1.0:
+            return ConstantSchedule(decay=self.lr_decay)
+        return lr_schedule
+
+    def _reset(self):
+        self.epoch = 0
+        self.iteration = 0
+        self.loss_history = []
+        self.train_acc_history = []
+        self.val_acc_history = []
+        self.best_val_acc = None
+        self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+        train_seq, eval_seq = np.random.SeedSequence(self.seed).spawn(2)
+        self._rng = np.random.default_rng(train_seq)  # shuffles the training set
+        self._eval_rng = np.random.default_rng(eval_seq)  # picks samples for accuracy checks
+        self.optim_configs = {}
+        self._base_lr = {}
+        for name, w in self.model.params.items():
+            config = dict(self.optim_config)
+            # A step on a throwaway copy fills the rule's defaults and validates the hyperparameters
+            # now, rather than after the first epoch; it also reveals the base learning rate.
+            probe = dict(config)
+            self.update_rule(np.zeros(1, w.dtype), np.zeros(1, w.dtype), probe)
+            self._base_lr[name] = probe.get("learning_rate")
+            self.optim_configs[name] = config
+
+    def __repr__(self):
+        return (f"Solver(model={type(self.model).__name__}, update_rule={self.update_rule_name!r}, "
+                f"optim_config={self.optim_config}, lr_decay={self.lr_decay}, lr_schedule={self.lr_schedule!r}, "
+                f"batch_size={self.batch_size}, num_epochs={self.num_epochs}, seed={self.seed}, "
+                f"epoch={self.epoch}, iteration={self.iteration})")
+
+    @property
+    def iterations_per_epoch(self):
+        """Updates per epoch: ceil(N_train / batch_size), the last batch possibly smaller."""
+        return math.ceil(self.X_train.shape[0] / self.batch_size)
+
+    def _step(self, X_batch, y_batch):
+        loss, grads = self.model.loss(X_batch, y_batch)
+        where = f"iteration {self.iteration + 1} (epoch {self.epoch + 1})"
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"Solver: the loss became {loss} at {where}; training stopped and the model "
+                                     f"keeps its best parameters. Try a smaller learning rate.")
+        factor = None
+        if self.lr_schedule is not None:
+            factor = self.lr_schedule.factor(self.iteration, self.iterations_per_epoch, self.num_epochs)
+        for name, w in self.model.params.items():
+            if name not in grads:
+                raise KeyError(f"Solver: model.loss returned no gradient for parameter {name!r}.")
+            config = self.optim_configs[name]
+            if factor is not None and self._base_lr[name] is not None:
+                config["learning_rate"] = self._base_lr[name] * factor
+            next_w, self.optim_configs[name] = self.update_rule(w, grads[name], config)
+            if not np.all(np.isfinite(next_w)):
+                raise FloatingPointError(f"Solver: parameter {name!r} became non-finite at {where}; training "
+                                         f"stopped and the model keeps its best parameters. Try a smaller learning rate.")
+            self.model.params[name] = next_w
+        return float(loss)
+
+    def check_accuracy(self, X, y, num_samples=None, batch_size=100):
+        """Fraction of samples whose highest score is the true label, computed in batches.
+
+        Args:
+            X: inputs.
+            y: integer labels.
+            num_samples: if set and smaller than N, score a random subset of this size (drawn
+                from the Solver's private evaluation generator).
+            batch_size: samples per forward pass, which bounds memory.
+
+        Returns:
+            Accuracy as a Python float in [0, 1].
+
+        Shape:
+            X: (N, ...), y: (N,)
+        """
+        if not isinstance(X, np.ndarray) or X.ndim < 1:
+            raise TypeError(f"Solver.check_accuracy: X must be a numpy array of shape (N, ...), got {type(X).__name__}.")
+        y = labels("Solver.check_accuracy", y, X.shape[0], self._num_classes)
+        num_samples = _int_option("check_accuracy num_samples", num_samples, allow_none=True)
+        batch_size = _int_option("check_accuracy batch_size", batch_size)
+        N = X.shape[0]
+        if num_samples is not None and N > num_samples:
+            idx = np.sort(self._eval_rng.choice(N, num_samples, replace=False))
+            X, y, N = X[idx], y[idx], num_samples
+        if N == 0:
+            raise ValueError("Solver.check_accuracy: X holds no samples.")
+        correct = 0
+        for start in range(0, N, batch_size):
+            scores = self.model.loss(X[start:start + batch_size])
+            correct += int(np.sum(np.argmax(scores, axis=1) == y[start:start + batch_size]))
+        return correct / N
+
+    def _record_accuracy(self, progress):
+        train_acc = self.check_accuracy(self.X_train, self.y_train, num_samples=self.num_train_samples)
+        val_acc = self.check_accuracy(self.X_val, self.y_val, num_samples=self.num_val_samples)
+        self.train_acc_history.append(train_acc)
+        self.val_acc_history.append(val_acc)
+        progress.log(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:.6f}; val_acc: {val_acc:.6f}")
+        if self.best_val_acc is None or val_acc > self.best_val_acc:
+            self.best_val_acc = val_acc
+            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+
+    def train(self):
+        """Train until num_epochs epochs are done (continuing from a loaded checkpoint, if any).
+
+        Accuracies are recorded before the first update (epoch 0) and after every epoch, so
+        the histories have num_epochs + 1 entries. At the end, or when training stops with an
+        error, the model gets the best parameters seen (by validation accuracy).
+
+        Returns:
+            self, for chaining.
+
+        Shape:
+            loss_history: (iterations,), train_acc_history and val_acc_history: (num_epochs + 1,)
+        """
+        total = self.num_epochs * self.iterations_per_epoch
+        progress = Progress(total, enabled=self.verbose)
+        N = self.X_train.shape[0]
+        try:
+            if not self.val_acc_history:
+                self._record_accuracy(progress)
+            while self.epoch < self.num_epochs:
+                order = self._rng.permutation(N)
+                for start in range(0, N, self.batch_size):
+                    batch = order[start:start + self.batch_size]
+                    loss = self._step(self.X_train[batch], self.y_train[batch])
+                    self.loss_history.append(loss)
+                    self.iteration += 1
+                    if self.iteration % self.print_every == 0:
+                        progress.log(f"(Iteration {self.iteration} / {total}) loss: {loss:.6f}")
+                    progress.update(self.iteration, self.epoch + 1, self.num_epochs, loss)
+                self.epoch += 1
+                self._record_accuracy(progress)
+                if self.checkpoint_name is not None:
+                    self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
+        finally:
+            progress.close()
+            self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+        return self
+
+    def save_checkpoint(self, path):
+        """Write the complete training state to an .npz file, atomically.
+
+        The file holds the current and best parameters, every optimizer state array and
+        setting, the epoch and iteration, the histories and both generators' states, and
+        reads back with ``np.load(path, allow_pickle=False)``.
+
+        Args:
+            path: destination file.
+
+        Returns:
+            The path written, as a pathlib.Path.
+
+        Shape:
+            (parameters as in model.params)
+        """
+        arrays = {}
+        optim_settings = {}
+        for name, config in self.optim_configs.items():
+            optim_settings[name] = {}
+            for key, value in config.items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"optim/{name}/{key}"] = value
+                else:
+                    optim_settings[name][key] = value.item() if isinstance(value, np.generic) else value
+        for name, value in self.model.params.items():
+            arrays[f"params/{name}"] = value
+            arrays[f"best_params/{name}"] = self.best_params[name]
+        arrays["loss_history"] = np.asarray(self.loss_history, dtype=np.float64)
+        arrays["train_acc_history"] = np.asarray(self.train_acc_history, dtype=np.float64)
+        arrays["val_acc_history"] = np.asarray(self.val_acc_history, dtype=np.float64)
+        meta = {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "update_rule": self.update_rule_name, "batch_size": self.batch_size, "num_epochs": self.num_epochs,
+            "epoch": self.epoch, "iteration": self.iteration, "best_val_acc": self.best_val_acc,
+            "optim_settings": optim_settings, "base_lr": self._base_lr,
+            "rng": self._rng.bit_generator.state, "eval_rng": self._eval_rng.bit_generator.state,
+        }
+        path = pathlib.Path(path)
+        write_npz(path, arrays, meta)
+        return path
+
+    def load_checkpoint(self, path):
+        """Restore the training state from a file written by save_checkpoint.
+
+        The Solver must have been built for the same model architecture, update rule and
+        batch size; anything else is refused with the mismatch named. Call train() afterwards
+        to continue from the saved epoch.
+
+        Args:
+            path: the checkpoint file.
+
+        Returns:
+            self, for chaining.
+
+        Shape:
+            (parameters as in model.params)
+        """
+        fn = "Solver.load_checkpoint"
+        arrays, meta = read_npz(path, fn, CHECKPOINT_FORMAT)
+        if meta.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{fn}: {path} is checkpoint version {meta.get('version')}; this chainrule reads "
+                             f"version {CHECKPOINT_VERSION}.")
+        for key, mine in (("update_rule", self.update_rule_name), ("batch_size", self.batch_size)):
+            if meta[key] != mine:
+                raise ValueError(f"{fn}: {path} was saved with {key}={meta[key]!r} but this Solver has "
+                                 f"{key}={mine!r}; resuming would not continue the same run.")
+        for name, current in self.model.params.items():
+            saved = arrays.get(f"params/{name}")
+            if saved is None or saved.shape != current.shape or saved.dtype != current.dtype:
+                got = "nothing" if saved is None else f"shape {saved.shape}, dtype {saved.dtype}"
+                raise ValueError(f"{fn}: {path} does not fit this model: parameter {name!r} is "
+                                 f"{current.shape} {current.dtype} here, the file has {got}.")
+        saved_names = sorted(k.split("/", 1)[1] for k in arrays if k.startswith("params/"))
+        if saved_names != sorted(self.model.params):
+            raise ValueError(f"{fn}: {path} holds parameters {saved_names} but the model has "
+                             f"{sorted(self.model.params)}.")
+
+        for name in self.model.params:
+            self.model.params[name] = arrays[f"params/{name}"]
+            self.best_params[name] = arrays[f"best_params/{name}"]
+            config = dict(meta["optim_settings"][name])
+            prefix = f"optim/{name}/"
+            config.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            self.optim_configs[name] = config
+        self._base_lr = meta["base_lr"]
+        self.loss_history = arrays["loss_history"].tolist()
+        self.train_acc_history = arrays["train_acc_history"].tolist()
+        self.val_acc_history = arrays["val_acc_history"].tolist()
+        self.epoch, self.iteration = meta["epoch"], meta["iteration"]
+        self.best_val_acc = meta["best_val_acc"]
+        self._rng.bit_generator.state = meta["rng"]
+        self._eval_rng.bit_generator.state = meta["eval_rng"]
+        return self

@@ -1,0 +1,81 @@
+"""Tests for solver.checkpoint: atomic writes, pickle-free reads, saving and loading models."""
+
+import os
+
+import numpy as np
+import pytest
+
+from solver import FullyConnectedNet, TwoLayerNet, load_model, save_model
+from solver.checkpoint import atomic_write, read_npz, write_npz
+
+pytestmark = pytest.mark.solver
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    """An exception mid-write leaves the previous content and no temporary file."""
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(path, mode="w") as f:
+            f.write("half")
+            raise RuntimeError("interrupted")
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_atomic_write_replaces_and_uses_normal_permissions(tmp_path):
+    """A completed write replaces the file; its mode follows the umask like a plain open()."""
+    path = tmp_path / "out.txt"
+    with atomic_write(path, mode="w") as f:
+        f.write("new")
+    assert path.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_atomic_write_names_a_missing_folder(tmp_path):
+    """Writing into a folder that does not exist says which folder."""
+    with pytest.raises(FileNotFoundError, match=r"atomic_write: the folder .*nowhere does not exist"):
+        with atomic_write(tmp_path / "nowhere" / "x.npz"):
+            pass
+
+
+def test_read_npz_round_trips_and_checks_the_format(tmp_path):
+    """write_npz then read_npz gives the arrays and meta back; a wrong format is refused."""
+    path = tmp_path / "a.npz"
+    write_npz(path, {"x/y": np.arange(3.0)}, {"format": "thing", "n": 3})
+    arrays, meta = read_npz(path, "test", "thing")
+    np.testing.assert_array_equal(arrays["x/y"], [0.0, 1.0, 2.0])
+    assert meta == {"format": "thing", "n": 3}
+    with pytest.raises(ValueError, match=r"test: .*a.npz is not a other file"):
+        read_npz(path, "test", "other")
+
+
+@pytest.mark.parametrize("model", [
+    FullyConnectedNet([7, 5], input_dim=6, num_classes=3, reg=0.1, seed=0),
+    TwoLayerNet(input_dim=6, hidden_dim=4, num_classes=3, seed=0),
+], ids=["fc", "two_layer"])
+def test_save_and_load_model_round_trip(tmp_path, model):
+    """A saved net loads as the same class with identical parameters and identical scores."""
+    save_model(model, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert type(loaded) is type(model) and repr(loaded).split("seed")[0] == repr(model).split("seed")[0]
+    X = np.random.default_rng(0).standard_normal((4, 6)).astype(model.dtype)
+    np.testing.assert_array_equal(loaded.loss(X), model.loss(X))
+
+
+def test_load_model_refuses_other_files(tmp_path):
+    """A checkpoint-less npz or a model file with wrong shapes is refused by name."""
+    np.savez(tmp_path / "x.npz", a=np.ones(1))
+    with pytest.raises(ValueError, match=r"load_model: .*x.npz is not a chainrule-model file"):
+        load_model(tmp_path / "x.npz")
+    model = FullyConnectedNet([4], input_dim=3, num_classes=2)
+    save_model(model, tmp_path / "m.npz")
+    arrays, meta = read_npz(tmp_path / "m.npz", "t", "chainrule-model")
+    arrays["params/W1"] = np.ones((2, 2), np.float32)
+    write_npz(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ValueError, match=r"load_model: .*bad.npz has no parameter W1 of shape \(3, 4\)"):
+        load_model(tmp_path / "bad.npz")
+    with pytest.raises(TypeError, match=r"save_model: model must be a FullyConnectedNet or TwoLayerNet"):
+        save_model(object(), tmp_path / "o.npz")

@@ -1,0 +1,118 @@
+"""Tests for solver.cli: `python -m solver`, run as a real subprocess writing real files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from data import load_digits
+from solver import load_model
+from solver.cli import build_parser
+
+pytestmark = pytest.mark.cli
+
+# What `make train` promises with its defaults (issue 3): accuracy and wall time on 2 cores.
+MIN_TEST_ACC = 0.95
+MAX_TRAIN_SECONDS = 30.0
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    proc = run("--out", out)
+    return out, proc, json.loads((out / "metrics.json").read_text())
+
+
+def test_default_training_reaches_the_promised_accuracy(default_run):
+    """`python -m solver` with defaults reaches >= 95% test accuracy in under 30 s of training."""
+    out, proc, metrics = default_run
+    assert metrics["test_acc"] >= MIN_TEST_ACC, metrics["test_acc"]
+    assert metrics["train_seconds"] < MAX_TRAIN_SECONDS
+    assert metrics["epochs_done"] == 30 and len(metrics["val_acc_history"]) == 31
+    assert "(Epoch 30 / 30) train acc:" in proc.stdout
+    assert f"test acc {metrics['test_acc']:.4f}" in proc.stdout
+
+
+def test_run_folder_holds_plot_metrics_and_a_loadable_model(default_run):
+    """history.png is a PNG, and model.npz reproduces the reported test accuracy exactly."""
+    out, _, metrics = default_run
+    assert sorted(p.name for p in out.iterdir()) == ["history.png", "metrics.json", "model.npz"]
+    assert (out / "history.png").read_bytes()[:4] == b"\x89PNG"
+    model = load_model(out / "model.npz")
+    data = load_digits(seed=0)
+    predictions = np.argmax(model.loss(data["X_test"]), axis=1)
+    assert np.mean(predictions == data["y_test"]) == metrics["test_acc"]
+
+
+def test_help_documents_every_flag():
+    """--help exits 0 and mentions every option the parser defines."""
+    proc = run("--help")
+    flags = [s for action in build_parser()._actions for s in action.option_strings if s.startswith("--")]
+    assert len(flags) >= 16
+    for flag in flags:
+        assert flag in proc.stdout, f"{flag} missing from --help"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--weight-scale", "kaiming"], "expected a positive number, 'he' or 'xavier', got 'kaiming'"),
+    (["--learning-rate", "-1"], "adam: config['learning_rate'] must be"),
+    (["--update-rule", "adagrad"], "invalid choice: 'adagrad'"),
+    (["--hidden-dims", "0"], "hidden_dims entries must be a positive int, got 0"),
+])
+def test_bad_flags_exit_2_with_a_clear_message(tmp_path, args, message):
+    """Invalid values stop the command before training, with exit status 2 and the reason."""
+    proc = run("--out", tmp_path, "--quiet", *args, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_checkpoints_and_resume_continue_the_same_run(tmp_path):
+    """Resuming from the epoch-2 checkpoint of a 4-epoch run reproduces its loss history."""
+    common = ["--epochs", "4", "--quiet", "--lr-schedule", "cosine"]
+    run("--out", tmp_path / "a", "--checkpoints", *common)
+    assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == [
+        f"checkpoint_epoch_{e}.npz" for e in (1, 2, 3, 4)]
+    run("--out", tmp_path / "b", "--resume", tmp_path / "a" / "checkpoints" / "checkpoint_epoch_2.npz", *common)
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert b["loss_history"] == a["loss_history"] and b["test_acc"] == a["test_acc"]
+
+
+def test_spiral_needs_a_hidden_layer(tmp_path):
+    """On the spiral set a softmax classifier stays below 70% while the default net passes 90%."""
+    run("--out", tmp_path / "linear", "--dataset", "spiral", "--quiet", "--learning-rate", "1e-2", "--hidden-dims")
+    run("--out", tmp_path / "mlp", "--dataset", "spiral", "--quiet", "--learning-rate", "1e-2")
+    linear = json.loads((tmp_path / "linear" / "metrics.json").read_text())
+    mlp = json.loads((tmp_path / "mlp" / "metrics.json").read_text())
+    assert linear["test_acc"] < 0.7 and mlp["test_acc"] >= 0.9
+
+
+def test_load_dataset_gives_the_solver_data_dict():
+    """Each dataset name gives float32 inputs and int64 labels for train, val and test."""
+    from solver.cli import load_dataset
+
+    digits = load_dataset("digits", seed=0)
+    assert sorted(digits) == ["X_test", "X_train", "X_val", "y_test", "y_train", "y_val"]
+    spiral = load_dataset("spiral", seed=0)
+    assert [len(spiral[f"y_{s}"]) for s in ("train", "val", "test")] == [900, 300, 300]
+    assert spiral["X_train"].dtype == np.float32 and spiral["y_train"].dtype == np.int64
+    with pytest.raises(ValueError, match=r"load_dataset: name must be one of \('digits', 'spiral'\)"):
+        load_dataset("cifar", seed=0)
+
+
+def test_main_runs_in_process(tmp_path, capsys):
+    """main(argv) returns 0 and prints the final accuracies, for use from notebooks and scripts."""
+    from solver.cli import main
+
+    assert main(["--out", str(tmp_path), "--epochs", "1", "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("train acc ")

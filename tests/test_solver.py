@@ -1,0 +1,303 @@
+"""Tests for solver.solver: training, determinism, checkpoints and errors."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from data import load_digits
+from solver import CosineSchedule, FullyConnectedNet, Solver, TwoLayerNet, plot_history
+from solver.progress import Progress
+
+pytestmark = pytest.mark.solver
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(flatten=True)
+
+
+def _small_data(digits, n_train=200, n_val=60):
+    return {"X_train": digits["X_train"][:n_train], "y_train": digits["y_train"][:n_train],
+            "X_val": digits["X_val"][:n_val], "y_val": digits["y_val"][:n_val]}
+
+
+def _solver(digits, seed=0, model_seed=0, **options):
+    model = FullyConnectedNet([32], input_dim=64, num_classes=10, weight_scale="he", seed=model_seed)
+    settings = dict(update_rule="adam", optim_config={"learning_rate": 1e-3}, batch_size=32, num_epochs=3,
+                    verbose=False, seed=seed)
+    settings.update(options)
+    return Solver(model, _small_data(digits), **settings)
+
+
+class SpyModel:
+    """A linear softmax model that records the first feature (the sample id) of every batch."""
+
+    def __init__(self, num_features, num_classes=3, nan_at=None):
+        self.params = {"W": np.zeros((num_features, num_classes)), "b": np.zeros(num_classes)}
+        self.num_classes = num_classes
+        self.batches, self.eval_batches = [], []
+        self.calls, self.nan_at = 0, nan_at
+
+    def loss(self, X, y=None):
+        scores = X @ self.params["W"] + self.params["b"]
+        if y is None:
+            self.eval_batches.append(len(X))
+            return scores
+        self.calls += 1
+        self.batches.append(X[:, 0].astype(int).tolist())
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            return float("nan"), {k: np.zeros_like(v) for k, v in self.params.items()}
+        return 0.0, {"W": np.full_like(self.params["W"], 0.01), "b": np.full_like(self.params["b"], 0.01)}
+
+
+def _spy_data(n_train=23, n_val=5):
+    X = np.arange(n_train, dtype=np.float64)[:, None] * np.ones((1, 2))
+    return {"X_train": X, "y_train": np.arange(n_train) % 3,
+            "X_val": np.ones((n_val, 2)), "y_val": np.zeros(n_val, dtype=np.int64)}
+
+
+def test_each_epoch_visits_every_sample_once_and_keeps_the_last_partial_batch():
+    """23 samples in batches of 5: 5 updates per epoch (the last of 3), covering all 23 once."""
+    model = SpyModel(2)
+    solver = Solver(model, _spy_data(), batch_size=5, num_epochs=3, verbose=False, seed=0)
+    solver.train()
+    assert solver.iterations_per_epoch == 5 and solver.iteration == 15 and len(solver.loss_history) == 15
+    for epoch in range(3):
+        batches = model.batches[5 * epoch: 5 * epoch + 5]
+        assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+        assert sorted(i for b in batches for i in b) == list(range(23))
+    assert model.batches[:5] != model.batches[5:10], "every epoch must be shuffled afresh"
+
+
+def test_fifty_samples_overfit_to_full_train_accuracy(digits):
+    """A three-layer net reaches 100% train accuracy on 50 samples within 20 epochs."""
+    small = {"X_train": digits["X_train"][:50], "y_train": digits["y_train"][:50],
+             "X_val": digits["X_val"], "y_val": digits["y_val"]}
+    model = FullyConnectedNet([100, 100], input_dim=64, num_classes=10, weight_scale="he", seed=0)
+    solver = Solver(model, small, update_rule="sgd_momentum", optim_config={"learning_rate": 5e-2}, batch_size=25,
+                    num_epochs=20, verbose=False, seed=0)
+    solver.train()
+    assert len(solver.train_acc_history) == 21
+    assert solver.train_acc_history[-1] == 1.0
+
+
+def test_training_learns_the_digits(digits):
+    """Six epochs on 200 digits lift validation accuracy from chance to above 70%."""
+    solver = _solver(digits, num_epochs=6, optim_config={"learning_rate": 1e-2}).train()
+    assert solver.val_acc_history[0] < 0.3
+    assert solver.best_val_acc > 0.7
+    assert solver.loss_history[-1] < solver.loss_history[0]
+
+
+def test_same_seed_same_loss_history_bit_for_bit(digits):
+    """Two runs with one seed give identical histories; another seed gives a different one."""
+    a = _solver(digits, seed=5).train()
+    b = _solver(digits, seed=5).train()
+    c = _solver(digits, seed=6).train()
+    assert a.loss_history == b.loss_history and a.val_acc_history == b.val_acc_history
+    assert a.loss_history != c.loss_history
+
+
+def test_training_leaves_numpy_global_random_state_alone(digits):
+    """The Solver draws only from its own generators."""
+    state = np.random.get_state()
+    _solver(digits).train()
+    after = np.random.get_state()
+    assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+
+
+def test_best_params_start_as_a_copy_and_end_in_the_model(digits):
+    """best_params begins as a copy of the initial weights; after training the model holds them."""
+    solver = _solver(digits)
+    initial = {k: v.copy() for k, v in solver.model.params.items()}
+    for k in initial:
+        np.testing.assert_array_equal(solver.best_params[k], initial[k])
+        assert solver.best_params[k] is not solver.model.params[k]
+    solver.train()
+    assert solver.best_val_acc == max(solver.val_acc_history)
+    for k, v in solver.best_params.items():
+        np.testing.assert_array_equal(solver.model.params[k], v)
+        assert np.all(np.isfinite(v))
+
+
+def test_non_finite_loss_stops_training_naming_the_iteration():
+    """A NaN loss at the 4th update raises FloatingPointError naming iteration 4; params stay finite."""
+    model = SpyModel(2, nan_at=4)
+    solver = Solver(model, _spy_data(), batch_size=5, num_epochs=3, verbose=False, seed=0)
+    with pytest.raises(FloatingPointError, match=r"Solver: the loss became nan at iteration 4 \(epoch 1\)"):
+        solver.train()
+    assert all(np.all(np.isfinite(v)) for v in model.params.values())
+    assert len(solver.loss_history) == 3
+
+
+def test_non_finite_parameter_stops_training(digits):
+    """An update rule that produces inf stops training at the first iteration, naming the parameter."""
+    def explode(w, dw, config=None):
+        return w + np.inf, config or {}
+
+    solver = _solver(digits, update_rule=explode, optim_config={})
+    with pytest.raises(FloatingPointError, match=r"Solver: parameter 'W1' became non-finite at iteration 1"):
+        solver.train()
+    assert all(np.all(np.isfinite(v)) for v in solver.model.params.values())
+
+
+def test_check_accuracy_runs_in_bounded_batches(digits):
+    """check_accuracy never feeds more than batch_size samples at once and counts every sample."""
+    model = SpyModel(2)
+    data = _spy_data(n_train=23, n_val=5)
+    solver = Solver(model, data, verbose=False, seed=0)
+    model.params["b"] = np.array([1.0, 0.0, 0.0])  # always predicts class 0
+    acc = solver.check_accuracy(data["X_train"], data["y_train"], batch_size=4)
+    assert model.eval_batches == [4, 4, 4, 4, 4, 3]
+    assert acc == pytest.approx(np.mean(data["y_train"] == 0), abs=0)
+    model.eval_batches.clear()
+    solver.check_accuracy(data["X_train"], data["y_train"], num_samples=10, batch_size=4)
+    assert model.eval_batches == [4, 4, 2]
+
+
+def test_schedule_sets_the_learning_rate_of_every_step(digits):
+    """With a cosine schedule the last update used base * factor(last step)."""
+    solver = _solver(digits, lr_schedule="cosine", optim_config={"learning_rate": 2e-3}).train()
+    last = solver.iteration - 1
+    expected = 2e-3 * CosineSchedule().factor(last, solver.iterations_per_epoch, solver.num_epochs)
+    for config in solver.optim_configs.values():
+        assert config["learning_rate"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_lr_decay_decays_once_per_epoch(digits):
+    """lr_decay=0.5 over 3 epochs: the last epoch's updates use base * 0.25, as in the course."""
+    solver = _solver(digits, lr_decay=0.5, optim_config={"learning_rate": 1e-3}).train()
+    assert all(c["learning_rate"] == pytest.approx(2.5e-4, rel=1e-12) for c in solver.optim_configs.values())
+
+
+@pytest.mark.parametrize("rule, schedule", [("sgd_momentum", None), ("adam", "cosine"), ("rmsprop", "step")])
+def test_resume_from_checkpoint_equals_training_straight_through(digits, tmp_path, rule, schedule):
+    """Stopping after epoch 2 and resuming from its checkpoint reproduces the straight run exactly."""
+    options = dict(update_rule=rule, optim_config={"learning_rate": 1e-3}, lr_schedule=schedule, num_epochs=4)
+    straight = _solver(digits, seed=3, checkpoint_name=str(tmp_path / "run"), **options).train()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"run_epoch_{e}.npz" for e in (1, 2, 3, 4)]
+
+    resumed = _solver(digits, seed=99, model_seed=42, **options)  # other seeds: all state comes from the file
+    resumed.load_checkpoint(tmp_path / "run_epoch_2.npz")
+    assert resumed.epoch == 2 and len(resumed.loss_history) == 2 * resumed.iterations_per_epoch
+    resumed.train()
+    assert resumed.loss_history == straight.loss_history
+    assert resumed.val_acc_history == straight.val_acc_history
+    for k, v in straight.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[k], v)
+
+
+def test_checkpoint_is_plain_npz_without_pickle(digits, tmp_path):
+    """np.load(path, allow_pickle=False) reads every entry; no temporary files are left behind."""
+    solver = _solver(digits, update_rule="adam").train()
+    path = solver.save_checkpoint(tmp_path / "ck.npz")
+    with np.load(path, allow_pickle=False) as f:
+        names = set(f.files)
+        for key in f.files:
+            f[key]
+    assert {"params/W1", "best_params/W1", "optim/W1/m", "optim/W1/v", "loss_history", "meta"} <= names
+    assert os.listdir(tmp_path) == ["ck.npz"]
+
+
+def test_load_checkpoint_refuses_files_that_are_not_checkpoints(digits, tmp_path):
+    """Text, a lone .npy, an unrelated .npz and a missing file are refused with the path named."""
+    solver = _solver(digits)
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    np.save(tmp_path / "one.npy", np.ones(3))
+    np.savez(tmp_path / "other.npz", a=np.ones(2))
+    for name, message in [("notes.txt", "is not a chainrule-checkpoint file"), ("one.npy", "it holds a single array"),
+                          ("other.npz", "its metadata does not say format='chainrule-checkpoint'")]:
+        with pytest.raises(ValueError, match=rf"Solver.load_checkpoint: .*{name} .*{message}"):
+            solver.load_checkpoint(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"Solver.load_checkpoint: no such file"):
+        solver.load_checkpoint(tmp_path / "missing.npz")
+
+
+def test_load_checkpoint_refuses_a_different_model_or_run(digits, tmp_path):
+    """A checkpoint for other parameter shapes, another update rule or batch size is refused."""
+    path = _solver(digits, num_epochs=1).train().save_checkpoint(tmp_path / "ck.npz")
+    other_model = Solver(FullyConnectedNet([16], input_dim=64, num_classes=10), _small_data(digits),
+                         update_rule="adam", batch_size=32, verbose=False)
+    with pytest.raises(ValueError, match=r"does not fit this model: parameter 'W1' is \(64, 16\) float32 here, the file has shape \(64, 32\)"):
+        other_model.load_checkpoint(path)
+    with pytest.raises(ValueError, match=r"was saved with update_rule='adam' but this Solver has update_rule='sgd'"):
+        _solver(digits, update_rule="sgd").load_checkpoint(path)
+    with pytest.raises(ValueError, match=r"was saved with batch_size=32 but this Solver has batch_size=16"):
+        _solver(digits, batch_size=16).load_checkpoint(path)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"learning_rate": 1e-3}, ValueError, r"Solver: unknown option\(s\) \['learning_rate'\]; valid options are \['batch_size'"),
+    ({"batch_size": 0}, ValueError, r"Solver: batch_size must be an int >= 1, got 0"),
+    ({"num_epochs": 2.5}, ValueError, r"Solver: num_epochs must be an int >= 1, got 2.5"),
+    ({"update_rule": "adagrad"}, ValueError, r"update_rule must be one of"),
+    ({"optim_config": {"learning_rate": -1.0}}, ValueError, r"adam: config\['learning_rate'\] must be"),
+    ({"lr_decay": 0}, ValueError, r"Solver: lr_decay must be in \(0, 1\]"),
+    ({"lr_decay": 0.9, "lr_schedule": "cosine"}, ValueError, r"Solver: give lr_decay or lr_schedule, not both"),
+    ({"lr_schedule": "warm"}, ValueError, r"make_schedule: name must be one of"),
+    ({"lr_schedule": 0.5}, TypeError, r"Solver: lr_schedule must be a Schedule"),
+])
+def test_bad_options_raise(digits, options, error, message):
+    """Unknown options and invalid values are refused when the Solver is built."""
+    with pytest.raises(error, match=message):
+        _solver(digits, **options)
+
+
+def test_bad_data_raises(digits):
+    """Missing keys, float labels and labels beyond the model's classes are refused."""
+    model = TwoLayerNet(input_dim=64, hidden_dim=10, num_classes=10)
+    data = _small_data(digits)
+    with pytest.raises(ValueError, match=r"Solver: data is missing \['y_val'\]"):
+        Solver(model, {k: v for k, v in data.items() if k != "y_val"})
+    with pytest.raises(TypeError, match=r"Solver \(data\['y_train'\]\): y must hold integer class labels"):
+        Solver(model, {**data, "y_train": data["y_train"].astype(float)})
+    with pytest.raises(ValueError, match=r"Solver \(data\['y_val'\]\): labels must lie in \[0, 10\)"):
+        Solver(model, {**data, "y_val": data["y_val"] + 10})
+    with pytest.raises(TypeError, match=r"Solver: model must have a params dict and a loss method"):
+        Solver(object(), data)
+
+
+def test_verbose_prints_the_course_log_lines(digits, capsys):
+    """verbose prints '(Iteration i / n) loss: ...' every print_every and one line per epoch."""
+    _solver(digits, verbose=True, print_every=5, num_epochs=2).train()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("(Epoch 0 / 2) train acc: ")
+    assert any(line.startswith("(Iteration 5 / 14) loss: ") for line in lines)
+    assert lines[-1].startswith("(Epoch 2 / 2) train acc: ") and "val_acc: " in lines[-1]
+
+
+def test_progress_bar_shows_on_a_terminal_only():
+    """A terminal gets a redrawn bar with an ETA; a pipe gets none."""
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = FakeTTY(), io.StringIO()
+    for stream in (tty, pipe):
+        p = Progress(10, stream=stream)
+        for i in range(1, 11):
+            p.update(i, 1, 1, 0.5)
+        p.log("done")
+        p.close()
+    assert "\r" in tty.getvalue() and "ETA" in tty.getvalue() and "it 10/10" in tty.getvalue()
+    assert pipe.getvalue() == "done\n"
+
+
+def test_solver_shows_its_settings(digits):
+    """repr lists the update rule, its config, the schedule and the progress."""
+    text = repr(_solver(digits, lr_schedule=CosineSchedule(warmup_epochs=1)))
+    assert text.startswith("Solver(model=FullyConnectedNet, update_rule='adam', optim_config={'learning_rate': 0.001}")
+    assert "lr_schedule=CosineSchedule(min_factor=0.0, warmup_epochs=1.0)" in text and "epoch=0" in text
+
+
+def test_plot_history_writes_a_png(digits, tmp_path):
+    """plot_history writes a PNG file headless, and refuses a Solver that has not trained."""
+    solver = _solver(digits, num_epochs=1)
+    with pytest.raises(ValueError, match=r"plot_history: the solver has no loss history yet"):
+        plot_history(solver, tmp_path / "h.png")
+    solver.train()
+    path = plot_history(solver, tmp_path / "h.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert os.listdir(tmp_path) == ["h.png"]
