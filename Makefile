@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test train venv clean
+.PHONY: test train bench venv clean
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -12,6 +12,11 @@ test: $(STAMP)
 # The main job: train a FullyConnectedNet on the shipped digits set (python -m solver --help).
 train: $(STAMP)
 	$(PY) -m solver $(ARGS)
+
+# Speed against PyTorch CPU when torch is installed (e.g. .venv/bin/pip install torch==2.13.0);
+# without it, our figures alone. Never fails on a slow figure.
+bench: $(STAMP)
+	$(PY) -m benchmarks.train_epoch $(ARGS)
 
 venv: $(STAMP)
 

@@ -33,12 +33,13 @@ def affine_relu_forward(x, w, b):
     return out, (fc_cache, relu_cache)
 
 
-def affine_relu_backward(dout, cache):
+def affine_relu_backward(dout, cache, need_dx=True):
     """Backward pass of affine_relu: relu's backward, then affine's.
 
     Args:
         dout: upstream gradient.
         cache: from affine_relu_forward.
+        need_dx: False skips the gradient of x (returned as None), as for a net's data.
 
     Returns:
         (dx, dw, db), shaped like x, w and b.
@@ -51,4 +52,4 @@ def affine_relu_backward(dout, cache):
     """
     fc_cache, relu_cache = cache
     da = relu_backward(dout, relu_cache)
-    return affine_backward(da, fc_cache)
+    return affine_backward(da, fc_cache, need_dx=need_dx)

@@ -42,6 +42,15 @@ def _weight_scale(text):
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except for flags and options whose default is 'absent'."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
     """The argument parser of ``python -m solver``; every flag and its default.
 
@@ -58,7 +67,7 @@ def build_parser():
         prog="python -m solver",
         description="Train a fully connected net and write a run folder with history.png, "
                     "metrics.json and model.npz.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     p.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="digits: the 1,797 real 8x8 handwritten digits shipped in data/; spiral: 3 noisy spiral arms")
     p.add_argument("--hidden-dims", type=int, nargs="*", default=[128, 64], metavar="H",

@@ -7,7 +7,9 @@ Every rule has the same signature:
 `w` is never modified; `next_w` is a new array of w's shape and dtype. `config` is a dict of
 hyperparameters; missing ones are filled with the course defaults (``setdefault``), and the
 rule's state (``velocity``, ``cache``, ``m``, ``v``, ``t``) lives in it too, so the same dict
-must be passed back on the next step. The dict is updated in place and returned.
+must be passed back on the next step. The dict is updated in place and returned; so are its
+state arrays (created by the rule on the first step), which saves a full-size temporary per
+term on every step.
 
 Notation in the equations: lr is the learning rate, mu the momentum, rho the decay rate,
 eps the epsilon, and all arithmetic on arrays is elementwise.
@@ -15,6 +17,7 @@ eps the epsilon, and all arithmetic on arrays is elementwise.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -108,8 +111,9 @@ def sgd_momentum(w, dw, config=None):
     """
     fn = "sgd_momentum"
     config = _start(fn, w, dw, config, {"learning_rate": 1e-2, "momentum": 0.9})
-    v = config["momentum"] * _state(fn, config, "velocity", w) - config["learning_rate"] * dw
-    config["velocity"] = v
+    v = config["velocity"] = _state(fn, config, "velocity", w)
+    v *= config["momentum"]
+    v -= config["learning_rate"] * dw
     return w + v, config
 
 
@@ -134,10 +138,12 @@ def nesterov(w, dw, config=None):
     fn = "nesterov"
     config = _start(fn, w, dw, config, {"learning_rate": 1e-2, "momentum": 0.9})
     mu = config["momentum"]
-    v_prev = _state(fn, config, "velocity", w)
-    v = mu * v_prev - config["learning_rate"] * dw
-    config["velocity"] = v
-    return w - mu * v_prev + (1 + mu) * v, config
+    v = config["velocity"] = _state(fn, config, "velocity", w)
+    next_w = w - mu * v  # the -mu * velocity_prev term, before v is updated in place
+    v *= mu
+    v -= config["learning_rate"] * dw
+    next_w += (1 + mu) * v
+    return next_w, config
 
 
 def rmsprop(w, dw, config=None):
@@ -160,24 +166,43 @@ def rmsprop(w, dw, config=None):
     fn = "rmsprop"
     config = _start(fn, w, dw, config, {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8})
     rho = config["decay_rate"]
-    cache = rho * _state(fn, config, "cache", w) + (1 - rho) * (dw * dw)
-    config["cache"] = cache
-    return w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"]), config
+    cache = config["cache"] = _state(fn, config, "cache", w)
+    cache *= rho
+    cache += (1 - rho) * (dw * dw)
+    step = np.sqrt(cache)
+    step += config["epsilon"]
+    np.divide(dw, step, out=step)
+    step *= config["learning_rate"]
+    return np.subtract(w, step, out=step), config
 
 
-def _adam_direction(fn: str, w, dw, config):
-    """The bias-corrected Adam direction m_hat / (sqrt(v_hat) + eps); updates m, v, t."""
+def _adam_step(fn: str, w, dw, config):
+    """lr * m_hat / (sqrt(v_hat) + eps), as a new array; updates m, v (in place) and t.
+
+    Computed in the efficient form of Kingma and Ba (section 2), with both bias corrections
+    folded into two scalars, which is algebraically the same:
+        lr * m_hat / (sqrt(v_hat) + eps) = lr_t * m / (sqrt(v) + eps * sqrt(1 - beta2^t)),
+        lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+    """
     b1, b2 = config["beta1"], config["beta2"]
     t = config.get("t", 0)
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Integral) or t < 0:
         raise ValueError(f"{fn}: config['t'] must be a non-negative int (steps taken), got {t!r}.")
-    t = int(t) + 1  # incremented before use, so the first step has t = 1
-    m = b1 * _state(fn, config, "m", w) + (1 - b1) * dw
-    v = b2 * _state(fn, config, "v", w) + (1 - b2) * (dw * dw)
-    config.update(m=m, v=v, t=t)
-    m_hat = m / (1 - b1**t)
-    v_hat = v / (1 - b2**t)
-    return m_hat / (np.sqrt(v_hat) + config["epsilon"])
+    t = config["t"] = int(t) + 1  # incremented before use, so the first step has t = 1
+    m = config["m"] = _state(fn, config, "m", w)
+    v = config["v"] = _state(fn, config, "v", w)
+    m *= b1
+    m += (1 - b1) * dw
+    v *= b2
+    sq = dw * dw
+    sq *= 1 - b2
+    v += sq
+    root_c2 = math.sqrt(1 - b2**t)
+    step = np.sqrt(v, out=sq)  # reuse the buffer
+    step += config["epsilon"] * root_c2
+    np.divide(m, step, out=step)
+    step *= config["learning_rate"] * root_c2 / (1 - b1**t)
+    return step
 
 
 def adam(w, dw, config=None):
@@ -203,8 +228,8 @@ def adam(w, dw, config=None):
     """
     config = _start("adam", w, dw, config,
                     {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8})
-    step = _adam_direction("adam", w, dw, config)
-    return w - config["learning_rate"] * step, config
+    step = _adam_step("adam", w, dw, config)
+    return np.subtract(w, step, out=step), config
 
 
 def adamw(w, dw, config=None):
@@ -229,8 +254,9 @@ def adamw(w, dw, config=None):
     """
     config = _start("adamw", w, dw, config, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
                                              "epsilon": 1e-8, "weight_decay": 1e-2})
-    step = _adam_direction("adamw", w, dw, config)
-    return w - config["learning_rate"] * (step + config["weight_decay"] * w), config
+    step = _adam_step("adamw", w, dw, config)
+    step += (config["learning_rate"] * config["weight_decay"]) * w
+    return np.subtract(w, step, out=step), config
 
 
 UPDATE_RULES = {

@@ -98,3 +98,15 @@ def test_affine_backward_rejects_bad_dout():
         affine_backward(np.zeros((4, 3)), cache)
     with pytest.raises(TypeError, match=r"affine_backward: dout has dtype float32"):
         affine_backward(np.zeros((3, 4), np.float32), cache)
+
+
+def test_affine_backward_can_skip_the_input_gradient():
+    """need_dx=False returns None for dx and the same dw and db as the full backward pass."""
+    inp = _inputs((4, 2, 3), 5)
+    _, cache = affine_forward(**inp)
+    dout = np.random.default_rng(1).standard_normal((4, 5))
+    dx, dw, db = affine_backward(dout, cache)
+    none, dw_only, db_only = affine_backward(dout, cache, need_dx=False)
+    assert none is None and dx.shape == (4, 2, 3)
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)

@@ -51,3 +51,15 @@ def test_affine_relu_rejects_bad_input():
     _, cache = affine_relu_forward(**inp)
     with pytest.raises(ValueError, match=r"relu_backward: dout has shape \(5, 3\)"):
         affine_relu_backward(np.zeros((5, 3)), cache)
+
+
+def test_affine_relu_backward_can_skip_the_input_gradient():
+    """need_dx=False passes through: dx is None, dw and db are unchanged."""
+    inp = _inputs((3, 4), 5)
+    _, cache = affine_relu_forward(**inp)
+    dout = np.random.default_rng(2).standard_normal((3, 5))
+    full = affine_relu_backward(dout, cache)
+    partial = affine_relu_backward(dout, cache, need_dx=False)
+    assert partial[0] is None
+    np.testing.assert_array_equal(partial[1], full[1])
+    np.testing.assert_array_equal(partial[2], full[2])
