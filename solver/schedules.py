@@ -117,36 +117,33 @@ class StepSchedule(Schedule):
         return {"milestones": self.milestones, "gamma": self.gamma, **super()._settings()}
 
 
-class CosineSchedule(Schedule):
+class _AnnealingSchedule(Schedule):
+    """A schedule that falls from the base rate to ``min_factor`` times it over the run."""
+
+    def __init__(self, min_factor=0.0, warmup_epochs=0.0):
+        super().__init__(warmup_epochs)
+        self.min_factor = real_number(type(self).__name__, "min_factor", min_factor, low=0.0, high=1.0)
+
+    def _settings(self):
+        return {"min_factor": self.min_factor, **super()._settings()}
+
+
+class CosineSchedule(_AnnealingSchedule):
     """Cosine annealing from the base rate to ``min_factor`` times it over the run."""
 
     name = "cosine"
 
-    def __init__(self, min_factor=0.0, warmup_epochs=0.0):
-        super().__init__(warmup_epochs)
-        self.min_factor = real_number("CosineSchedule", "min_factor", min_factor, low=0.0, high=1.0)
-
     def _base(self, t, T):
         return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t / T))
 
-    def _settings(self):
-        return {"min_factor": self.min_factor, **super()._settings()}
 
-
-class LinearSchedule(Schedule):
+class LinearSchedule(_AnnealingSchedule):
     """Linear decay from the base rate to ``min_factor`` times it over the run."""
 
     name = "linear"
 
-    def __init__(self, min_factor=0.0, warmup_epochs=0.0):
-        super().__init__(warmup_epochs)
-        self.min_factor = real_number("LinearSchedule", "min_factor", min_factor, low=0.0, high=1.0)
-
     def _base(self, t, T):
         return 1 - (1 - self.min_factor) * t / T
-
-    def _settings(self):
-        return {"min_factor": self.min_factor, **super()._settings()}
 
 
 class InverseSqrtSchedule(Schedule):
