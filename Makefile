@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test train bench venv clean
+.PHONY: test train bench download venv clean
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -17,6 +17,11 @@ train: $(STAMP)
 # without it, our figures alone. Never fails on a slow figure.
 bench: $(STAMP)
 	$(PY) -m benchmarks.train_epoch $(ARGS)
+
+# Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...]
+DATASET ?= cifar10
+download: $(STAMP)
+	$(PY) -m data.download $(DATASET) $(if $(DIR),--dir $(DIR))
 
 venv: $(STAMP)
 

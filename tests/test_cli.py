@@ -1,6 +1,7 @@
 """Tests for solver.cli: `python -m solver`, run as a real subprocess writing real files."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from data import load_digits
+from data.mnist import DEBIAN_FASHION_MNIST as DEBIAN_FASHION
 from solver import load_model
 from solver.cli import build_parser
 
@@ -106,8 +108,8 @@ def test_load_dataset_gives_the_solver_data_dict():
     spiral = load_dataset("spiral", seed=0)
     assert [len(spiral[f"y_{s}"]) for s in ("train", "val", "test")] == [900, 300, 300]
     assert spiral["X_train"].dtype == np.float32 and spiral["y_train"].dtype == np.int64
-    with pytest.raises(ValueError, match=r"load_dataset: name must be one of \('digits', 'spiral'\)"):
-        load_dataset("cifar", seed=0)
+    with pytest.raises(ValueError, match=r"load_dataset: name must be one of \('digits', 'spiral', 'mnist'"):
+        load_dataset("imagenet", seed=0)
 
 
 def test_main_runs_in_process(tmp_path, capsys):
@@ -116,3 +118,36 @@ def test_main_runs_in_process(tmp_path, capsys):
 
     assert main(["--out", str(tmp_path), "--epochs", "1", "--quiet"]) == 0
     assert capsys.readouterr().out.startswith("train acc ")
+
+
+def test_official_format_datasets_train_from_data_dir(tmp_path):
+    """--dataset cifar10 and mnist read generated official-format files from --data-dir and train."""
+    from datagen import write_cifar10, write_mnist
+
+    write_cifar10(tmp_path / "data" / "cifar-10-batches-py", rows_per_batch=220)
+    write_mnist(tmp_path / "data" / "mnist", n_train=1100, n_test=50)
+    for name in ("cifar10", "mnist"):
+        run("--dataset", name, "--data-dir", tmp_path / "data" / ("mnist" if name == "mnist" else ""),
+            "--epochs", "1", "--out", tmp_path / name, "--quiet")
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert metrics["epochs_done"] == 1 and 0.0 <= metrics["test_acc"] <= 1.0
+
+
+def test_missing_dataset_exits_1_with_the_download_command(tmp_path):
+    """Without the files the command prints how to download them and exits 1, writing no results."""
+    env = {**os.environ, "CHAINRULE_DATA": str(tmp_path / "empty")}
+    proc = subprocess.run([sys.executable, "-m", "solver", "--dataset", "cifar10", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "python -m data.download cifar10 --dir" in proc.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file() and not os.environ.get("CI"),
+                    reason="apt-get install dataset-fashion-mnist to train on the real Fashion-MNIST")
+def test_fashion_mnist_training_reaches_85_percent_in_two_minutes(tmp_path):
+    """`python -m solver --dataset fashion-mnist` with its defaults: >= 85% test accuracy, < 120 s."""
+    run("--dataset", "fashion-mnist", "--out", tmp_path, "--quiet")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_acc"] >= 0.85, metrics["test_acc"]
+    assert metrics["train_seconds"] < 120

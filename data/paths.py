@@ -1,0 +1,83 @@
+"""Where datasets live on disk, and the error that says how to get one that is missing."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+__all__ = ["data_dir", "missing_dataset", "split_sizes"]
+
+# Overrides the default folder for downloaded datasets.
+DATA_DIR_VARIABLE = "CHAINRULE_DATA"
+
+
+def data_dir():
+    """The folder that holds downloaded datasets: $CHAINRULE_DATA, else ~/.cache/chainrule.
+
+    Args:
+        (none)
+
+    Returns:
+        A pathlib.Path (it may not exist yet).
+
+    Shape:
+        (no arrays)
+    """
+    configured = os.environ.get(DATA_DIR_VARIABLE)
+    return pathlib.Path(configured).expanduser() if configured else pathlib.Path.home() / ".cache" / "chainrule"
+
+
+def missing_dataset(fn, what, looked_in, download_name, extra=""):
+    """A FileNotFoundError that lists where we looked and gives the exact download command.
+
+    Args:
+        fn: the loader, for the message.
+        what: the missing thing, e.g. "CIFAR-10 batch data_batch_3".
+        looked_in: the folders searched.
+        download_name: the dataset's name for ``python -m data.download``.
+        extra: a further way to get it, appended to the message.
+
+    Returns:
+        The exception (to raise).
+
+    Shape:
+        (no arrays)
+    """
+    places = ", ".join(str(p) for p in looked_in)
+    return FileNotFoundError(
+        f"{fn}: {what} not found (looked in {places}). Download it with:\n"
+        f"    python -m data.download {download_name} --dir {data_dir()}\n"
+        f"(or `make download DATASET={download_name}`){extra}"
+    )
+
+
+def split_sizes(fn, num_training, num_validation, num_test, n_train, n_test):
+    """Check and resolve split sizes against a set of n_train training and n_test test images.
+
+    Args:
+        fn: the caller, for error messages.
+        num_training: training images, or None for all not used for validation.
+        num_validation: validation images, taken after the training ones.
+        num_test: test images, or None for all.
+        n_train, n_test: the sizes of the set.
+
+    Returns:
+        (num_training, num_validation, num_test) as ints.
+
+    Shape:
+        (no arrays)
+    """
+    for name, value in (("num_training", num_training), ("num_validation", num_validation), ("num_test", num_test)):
+        if value is None and name != "num_validation":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{fn}: {name} must be an int >= 0{'' if name == 'num_validation' else ' or None'}, "
+                             f"got {value!r}.")
+    if num_training is None:
+        num_training = n_train - num_validation
+    if num_test is None:
+        num_test = n_test
+    if num_training < 0 or num_training + num_validation > n_train or num_test > n_test:
+        raise ValueError(f"{fn}: asked for {num_training} + {num_validation} training and {num_test} test images, "
+                         f"but the set has {n_train} and {n_test}.")
+    return num_training, num_validation, num_test
