@@ -223,3 +223,19 @@ def test_debian_fashion_mnist_files_need_no_download():
     """The four Fashion-MNIST names the downloader expects are the names the loaders and Debian use."""
     assert dl.DATASETS["fashion-mnist"].expected == tuple(f"{s}.gz" for s in MNIST_STEMS.values())
     assert np.all([name.endswith(".gz") for name in dl.DATASETS["mnist"].expected])
+
+
+def test_progress_bar_on_a_terminal_and_one_line_per_file_elsewhere(server, tmp_path):
+    """A terminal sees a redrawn bar with percentages; a pipe sees 'downloading NAME (size)' lines."""
+    class FakeTTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    files = _mnist_files(tmp_path)
+    spec = _mnist_spec(_serve(server, "bar", files), files)
+    tty, pipe = FakeTTY(), io.StringIO()
+    download_dataset("mnist", tmp_path / "a", spec=spec, stream=tty)
+    download_dataset("mnist", tmp_path / "b", spec=spec, stream=pipe)
+    assert "\rtrain-images-idx3-ubyte.gz [" in tty.getvalue() and "100.0%" in tty.getvalue()
+    lines = pipe.getvalue().splitlines()
+    assert lines[0].startswith("downloading train-images-idx3-ubyte.gz (") and lines[-1].startswith("mnist: installed in")
