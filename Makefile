@@ -17,6 +17,7 @@ train: $(STAMP)
 # without it, our figures alone. Never fails on a slow figure.
 bench: $(STAMP)
 	$(PY) -m benchmarks.train_epoch $(ARGS)
+	$(PY) -m benchmarks.batchnorm
 
 # Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...]
 DATASET ?= cifar10

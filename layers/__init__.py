@@ -4,7 +4,7 @@
     dx, dparam, ... = thing_backward(dout, cache)   # in the order of forward's array inputs
 
 Modules, one per family: gates (the lecture's add, multiply, max and copy), activations,
-affine, losses, sandwich. Every name is also importable from here, as in the course code:
+affine, losses, normalization (batchnorm, layernorm), dropout, sandwich. Every name is also importable from here, as in the course code:
 ``from layers import affine_forward``.
 """
 
@@ -29,8 +29,21 @@ from layers.gates import (
     multiply_backward,
     multiply_forward,
 )
+from layers.dropout import dropout_backward, dropout_forward
 from layers.losses import softmax_loss, svm_loss
-from layers.sandwich import affine_relu_backward, affine_relu_forward
+from layers.normalization import (
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
+from layers.sandwich import (
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+)
 
 __all__ = [
     "add_forward", "add_backward", "multiply_forward", "multiply_backward",
@@ -40,4 +53,7 @@ __all__ = [
     "affine_forward", "affine_backward",
     "softmax_loss", "svm_loss",
     "affine_relu_forward", "affine_relu_backward",
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward", "layernorm_backward",
+    "dropout_forward", "dropout_backward",
+    "affine_norm_relu_forward", "affine_norm_relu_backward",
 ]

@@ -115,7 +115,7 @@ def read_npz(path, fn: str, expected_format: str):
 
 
 def save_model(model, path):
-    """Save a FullyConnectedNet or TwoLayerNet (settings and parameters) to an .npz file.
+    """Save a FullyConnectedNet or TwoLayerNet (settings, parameters, running averages) to an .npz file.
 
     Args:
         model: the net.
@@ -133,12 +133,15 @@ def save_model(model, path):
         raise TypeError(f"save_model: model must be a FullyConnectedNet or TwoLayerNet, got {type(model).__name__}.")
     settings = {
         "hidden_dims": model.hidden_dims, "input_dim": model.input_dim, "num_classes": model.num_classes,
-        "reg": model.reg, "dtype": model.dtype.name,
+        "reg": model.reg, "dtype": model.dtype.name, "normalization": model.normalization,
+        "dropout_keep_ratio": model.dropout_keep_ratio,
     }
     meta = {"format": MODEL_FORMAT, "version": 1,
             "class": "TwoLayerNet" if isinstance(model, TwoLayerNet) else "FullyConnectedNet",
             "settings": settings}
-    write_npz(path, {f"params/{k}": v for k, v in model.params.items()}, meta)
+    arrays = {f"params/{k}": v for k, v in model.params.items()}
+    arrays.update({f"buffers/{k}": v for k, v in model.buffers().items()})
+    write_npz(path, arrays, meta)
 
 
 def load_model(path):
@@ -162,11 +165,15 @@ def load_model(path):
                             reg=s["reg"], dtype=np.dtype(s["dtype"]))
     else:
         model = FullyConnectedNet(s["hidden_dims"], input_dim=s["input_dim"], num_classes=s["num_classes"],
-                                  reg=s["reg"], dtype=np.dtype(s["dtype"]))
+                                  reg=s["reg"], dtype=np.dtype(s["dtype"]), normalization=s.get("normalization"),
+                                  dropout_keep_ratio=s.get("dropout_keep_ratio", 1.0))
     for key, current in model.params.items():
         saved = arrays.get(f"params/{key}")
         if saved is None or saved.shape != current.shape or saved.dtype != current.dtype:
             raise ValueError(f"load_model: {path} has no parameter {key} of shape {current.shape} and dtype "
                              f"{current.dtype} for the net it describes.")
         model.params[key] = saved
+    buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("buffers/")}
+    if buffers or model.buffers():
+        model.load_buffers(buffers)
     return model

@@ -98,6 +98,10 @@ def build_parser():
                    help="samples per update (default: 50 for digits and spiral, 100 for mnist and "
                         "fashion-mnist, 200 for cifar10)")
     p.add_argument("--reg", type=float, default=0.0, help="L2 regularization strength")
+    p.add_argument("--normalization", choices=["none", "batchnorm", "layernorm"], default="none",
+                   help="normalization after each hidden affine layer")
+    p.add_argument("--dropout-keep-ratio", type=float, default=1.0,
+                   help="probability of keeping a hidden unit in training (1 = no dropout)")
     p.add_argument("--weight-scale", type=_weight_scale, default="he",
                    help="std of the initial weights: a number, 'he' or 'xavier'")
     p.add_argument("--seed", type=int, default=0, help="seed for the weights, the split and the shuffling")
@@ -182,7 +186,9 @@ def main(argv=None):
     num_classes = int(data["y_train"].max()) + 1
     try:
         model = FullyConnectedNet(args.hidden_dims, input_dim=input_dim, num_classes=num_classes, reg=args.reg,
-                                  weight_scale=args.weight_scale, dtype=np.float32, seed=args.seed)
+                                  weight_scale=args.weight_scale, dtype=np.float32, seed=args.seed,
+                                  normalization=None if args.normalization == "none" else args.normalization,
+                                  dropout_keep_ratio=args.dropout_keep_ratio)
         schedule = None
         if args.lr_schedule != "none":
             schedule = make_schedule(args.lr_schedule, num_epochs=args.epochs, warmup_epochs=args.warmup_epochs)

@@ -2,12 +2,18 @@
 
 Architecture, for L = len(hidden_dims) + 1 affine layers:
 
-    {affine - relu} x (L - 1) - affine - softmax
+    {affine - [batchnorm | layernorm] - relu - [dropout]} x (L - 1) - affine - softmax
 
-A model keeps its parameters in ``model.params`` (``W1, b1, ..., WL, bL``);
-``model.loss(X)`` returns class scores, ``model.loss(X, y)`` returns ``(loss, grads)`` with
-``grads`` keyed like ``params``. The loss adds L2 regularization 0.5 * reg * sum(W**2) over
-the weight matrices only, never the biases.
+A model keeps its parameters in ``model.params`` (``W1, b1, ..., WL, bL``, and with a
+normalization ``gamma1, beta1, ...``); ``model.loss(X)`` returns class scores (test mode),
+``model.loss(X, y)`` returns ``(loss, grads)`` with ``grads`` keyed like ``params`` (train
+mode). The loss adds L2 regularization 0.5 * reg * sum(W**2) over the weight matrices only,
+never biases, gammas or betas.
+
+Batchnorm's running averages are not parameters (nothing trains them) but are state the model
+needs at test time: ``model.buffers()`` returns them and ``model.load_buffers(...)`` restores
+them, so the Solver can keep them with the best parameters and in checkpoints. Dropout masks
+come from ``model.dropout_rng``, a private generator seeded from ``seed``.
 
 Shape letters: N batch, D input features (input_dim), H hidden units, C classes.
 """
@@ -19,8 +25,19 @@ import numbers
 
 import numpy as np
 
-from layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, softmax_loss
+from layers import (
+    affine_backward,
+    affine_forward,
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    affine_relu_backward,
+    affine_relu_forward,
+    dropout_backward,
+    dropout_forward,
+    softmax_loss,
+)
 from layers._validate import labels, real_number
+from layers.sandwich import NORMALIZATIONS
 
 __all__ = ["FullyConnectedNet", "TwoLayerNet"]
 
@@ -68,22 +85,24 @@ class FullyConnectedNet:
         hidden_dims: sizes of the hidden layers (an empty list gives a softmax classifier).
         input_dim: D, features per sample (3 * 32 * 32 for CIFAR-10).
         num_classes: C.
-        dropout_keep_ratio: the probability of keeping a unit; 1 means no dropout.
-        normalization: None (batchnorm and layernorm arrive with the normalization layers).
+        dropout_keep_ratio: the probability of keeping a unit, in (0, 1]; 1 means no dropout.
+        normalization: None, "batchnorm" or "layernorm".
         reg: L2 regularization strength, >= 0.
         weight_scale: std of the initial weights: a number, "he" or "xavier" (see init_scale).
         dtype: np.float32 (fast) or np.float64 (for gradient checks); X is cast to it.
-        seed: seed of the private generator used for the initial weights.
+        seed: seeds the initial weights and the dropout masks (two independent streams).
+        dropout_seed: if set, every forward pass uses the same dropout masks, drawn from this
+            seed; for gradient checks, which need a fixed function.
 
     Shape:
         X: (N, d_1, ..., d_k) with d_1 * ... * d_k = D
         y: (N,)
         scores: (N, C)
-        params: W1 (D, H_1), b1 (H_1,), ..., WL (H_{L-1}, C), bL (C,)
+        params: W1 (D, H_1), b1 (H_1,), ..., WL (H_{L-1}, C), bL (C,); gamma_i, beta_i (H_i,)
     """
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout_keep_ratio=1,
-                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
+                 normalization=None, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None, dropout_seed=None):
         cls = type(self).__name__
         try:
             hidden_dims = [_positive_int(cls, "hidden_dims entries", h) for h in hidden_dims]
@@ -93,14 +112,11 @@ class FullyConnectedNet:
         self.input_dim = _positive_int(cls, "input_dim", input_dim)
         self.num_classes = _positive_int(cls, "num_classes", num_classes)
         keep = real_number(cls, "dropout_keep_ratio", dropout_keep_ratio, low=0.0, high=1.0)
-        if keep != 1:
-            raise NotImplementedError(
-                f"{cls}: dropout_keep_ratio={keep} needs the dropout layer, which this version does "
-                f"not have yet; use dropout_keep_ratio=1.")
-        if normalization is not None:
-            raise NotImplementedError(
-                f"{cls}: normalization={normalization!r} needs the normalization layers, which this "
-                f"version does not have yet; use normalization=None.")
+        if keep == 0:
+            raise ValueError(f"{cls}: dropout_keep_ratio is the probability of keeping a unit and must be in "
+                             f"(0, 1], got 0.0.")
+        if normalization is not None and normalization not in NORMALIZATIONS:
+            raise ValueError(f"{cls}: normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}.")
         self.dropout_keep_ratio = keep
         self.normalization = normalization
         self.reg = real_number(cls, "reg", reg, low=0.0)
@@ -109,9 +125,12 @@ class FullyConnectedNet:
         self.dtype = np.dtype(dtype)
         self.weight_scale = weight_scale
         self.seed = seed
+        self.dropout_seed = dropout_seed
         self.num_layers = len(hidden_dims) + 1
 
-        rng = np.random.default_rng(seed)
+        init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
+        rng = np.random.default_rng(init_seq)
+        self.dropout_rng = np.random.default_rng(dropout_seq)
         dims = [self.input_dim, *hidden_dims, self.num_classes]
         self.params = {}
         for i in range(self.num_layers):
@@ -119,12 +138,67 @@ class FullyConnectedNet:
             std = init_scale(weight_scale, fan_in, fan_out, cls)
             self.params[f"W{i + 1}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(self.dtype)
             self.params[f"b{i + 1}"] = np.zeros(fan_out, dtype=self.dtype)
+        # One bn_param (or ln_param) per hidden layer; batchnorm's running averages start at 0.
+        self.norm_params = []
+        if normalization is not None:
+            for i, h in enumerate(hidden_dims, start=1):
+                self.params[f"gamma{i}"] = np.ones(h, dtype=self.dtype)
+                self.params[f"beta{i}"] = np.zeros(h, dtype=self.dtype)
+                param = {}
+                if normalization == "batchnorm":
+                    param = {"mode": "train", "running_mean": np.zeros(h, self.dtype),
+                             "running_var": np.zeros(h, self.dtype)}
+                self.norm_params.append(param)
+
+    def buffers(self):
+        """Batchnorm's running averages, keyed running_mean1, running_var1, ... (empty otherwise).
+
+        Returns:
+            dict of arrays (the model's own; copy them to keep a snapshot).
+
+        Shape:
+            running_mean_i, running_var_i: (H_i,)
+        """
+        if self.normalization != "batchnorm":
+            return {}
+        out = {}
+        for i, param in enumerate(self.norm_params, start=1):
+            out[f"running_mean{i}"] = param["running_mean"]
+            out[f"running_var{i}"] = param["running_var"]
+        return out
+
+    def load_buffers(self, buffers):
+        """Restore the running averages returned by buffers().
+
+        Args:
+            buffers: dict with exactly the keys of buffers(), arrays of the same shapes and dtype.
+
+        Returns:
+            None.
+
+        Shape:
+            running_mean_i, running_var_i: (H_i,)
+        """
+        cls = type(self).__name__
+        mine = self.buffers()
+        if sorted(buffers) != sorted(mine):
+            raise ValueError(f"{cls}.load_buffers: expected buffers {sorted(mine)}, got {sorted(buffers)}.")
+        for key, value in buffers.items():
+            if not isinstance(value, np.ndarray) or value.shape != mine[key].shape or value.dtype != self.dtype:
+                raise ValueError(f"{cls}.load_buffers: {key} must be an array of shape {mine[key].shape} and dtype "
+                                 f"{self.dtype}.")
+        for i, param in enumerate(self.norm_params, start=1):
+            param["running_mean"] = buffers[f"running_mean{i}"].copy()
+            param["running_var"] = buffers[f"running_var{i}"].copy()
 
     def __repr__(self):
         return (f"{type(self).__name__}(hidden_dims={self.hidden_dims}, input_dim={self.input_dim}, "
                 f"num_classes={self.num_classes}, dropout_keep_ratio={self.dropout_keep_ratio}, "
                 f"normalization={self.normalization!r}, reg={self.reg}, weight_scale={self.weight_scale!r}, "
-                f"dtype={self.dtype.name}, seed={self.seed})")
+                f"dtype={self.dtype.name}, seed={self.seed}{self._dropout_seed_repr()})")
+
+    def _dropout_seed_repr(self):
+        return "" if self.dropout_seed is None else f", dropout_seed={self.dropout_seed}"
 
     def _inputs(self, X, y):
         cls = type(self).__name__
@@ -156,12 +230,29 @@ class FullyConnectedNet:
             scores: (N, C)
         """
         X, y = self._inputs(X, y)
-        caches = []
-        h = X
-        for i in range(1, self.num_layers):
-            h, cache = affine_relu_forward(h, self.params[f"W{i}"], self.params[f"b{i}"])
-            caches.append(cache)
+        mode = "test" if y is None else "train"
         L = self.num_layers
+        caches, dropout_caches = [], []
+        h = X
+        for i in range(1, L):
+            W, b = self.params[f"W{i}"], self.params[f"b{i}"]
+            if self.normalization is None:
+                h, cache = affine_relu_forward(h, W, b)
+            else:
+                norm_param = self.norm_params[i - 1]
+                if self.normalization == "batchnorm":
+                    norm_param["mode"] = mode
+                h, cache = affine_norm_relu_forward(h, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"],
+                                                    norm_param, self.normalization)
+            caches.append(cache)
+            if self.dropout_keep_ratio < 1:
+                param = {"p": self.dropout_keep_ratio, "mode": mode}
+                if self.dropout_seed is not None:
+                    param["seed"] = self.dropout_seed
+                else:
+                    param["rng"] = self.dropout_rng
+                h, dropout_cache = dropout_forward(h, param)
+                dropout_caches.append(dropout_cache)
         scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
         if y is None:
             return scores
@@ -177,7 +268,13 @@ class FullyConnectedNet:
         # The gradient of X is never needed: X is data. Skipping it saves a third of layer 1.
         dh, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dscores, last_cache, need_dx=L > 1)
         for i in range(L - 1, 0, -1):
-            dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, caches[i - 1], need_dx=i > 1)
+            if dropout_caches:
+                dh = dropout_backward(dh, dropout_caches[i - 1])
+            if self.normalization is None:
+                dh, grads[f"W{i}"], grads[f"b{i}"] = affine_relu_backward(dh, caches[i - 1], need_dx=i > 1)
+            else:
+                (dh, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"],
+                 grads[f"beta{i}"]) = affine_norm_relu_backward(dh, caches[i - 1], need_dx=i > 1)
         if self.reg:
             for i in range(1, L + 1):
                 grads[f"W{i}"] += self.reg * self.params[f"W{i}"]

@@ -6,7 +6,10 @@
     solver.best_val_acc, solver.loss_history, solver.train_acc_history, solver.val_acc_history
 
 The model is anything with a ``params`` dict of arrays and a ``loss(X, y=None)`` method that
-returns scores without labels and ``(loss, grads)`` with them (see solver.nets).
+returns scores without labels and ``(loss, grads)`` with them (see solver.nets). A model may
+also have ``buffers()`` / ``load_buffers(dict)`` (state that is not trained, such as batchnorm's
+running averages) and a ``dropout_rng`` generator; the Solver then keeps the buffers with the
+best parameters and puts both in checkpoints.
 
 What differs from the course's Solver, on purpose:
 - each epoch visits every training sample once, in a fresh shuffled order, and the last,
@@ -149,6 +152,7 @@ class Solver:
         self.val_acc_history = []
         self.best_val_acc = None
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+        self.best_buffers = self._buffers(copy=True)
         train_seq, eval_seq = np.random.SeedSequence(self.seed).spawn(2)
         self._rng = np.random.default_rng(train_seq)  # shuffles the training set
         self._eval_rng = np.random.default_rng(eval_seq)  # picks samples for accuracy checks
@@ -162,6 +166,14 @@ class Solver:
             self.update_rule(np.zeros(1, w.dtype), np.zeros(1, w.dtype), probe)
             self._base_lr[name] = probe.get("learning_rate")
             self.optim_configs[name] = config
+
+    def _buffers(self, copy=False):
+        buffers = self.model.buffers() if callable(getattr(self.model, "buffers", None)) else {}
+        return {k: v.copy() for k, v in buffers.items()} if copy else buffers
+
+    def _model_rng(self):
+        rng = getattr(self.model, "dropout_rng", None)
+        return rng if isinstance(rng, np.random.Generator) else None
 
     def __repr__(self):
         return (f"Solver(model={type(self.model).__name__}, update_rule={self.update_rule_name!r}, "
@@ -238,13 +250,15 @@ class Solver:
         if self.best_val_acc is None or val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
             self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+            self.best_buffers = self._buffers(copy=True)
 
     def train(self):
         """Train until num_epochs epochs are done (continuing from a loaded checkpoint, if any).
 
         Accuracies are recorded before the first update (epoch 0) and after every epoch, so
         the histories have num_epochs + 1 entries. At the end, or when training stops with an
-        error, the model gets the best parameters seen (by validation accuracy).
+        error, the model gets the best parameters seen (by validation accuracy), and the
+        buffers (running averages) it had at that moment.
 
         Returns:
             self, for chaining.
@@ -275,6 +289,8 @@ class Solver:
         finally:
             progress.close()
             self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
+            if self.best_buffers:
+                self.model.load_buffers(self.best_buffers)
         return self
 
     def save_checkpoint(self, path):
@@ -305,6 +321,9 @@ class Solver:
         for name, value in self.model.params.items():
             arrays[f"params/{name}"] = value
             arrays[f"best_params/{name}"] = self.best_params[name]
+        for name, value in self._buffers().items():
+            arrays[f"buffers/{name}"] = value
+            arrays[f"best_buffers/{name}"] = self.best_buffers[name]
         arrays["loss_history"] = np.asarray(self.loss_history, dtype=np.float64)
         arrays["train_acc_history"] = np.asarray(self.train_acc_history, dtype=np.float64)
         arrays["val_acc_history"] = np.asarray(self.val_acc_history, dtype=np.float64)
@@ -314,6 +333,7 @@ class Solver:
             "epoch": self.epoch, "iteration": self.iteration, "best_val_acc": self.best_val_acc,
             "optim_settings": optim_settings, "base_lr": self._base_lr,
             "rng": self._rng.bit_generator.state, "eval_rng": self._eval_rng.bit_generator.state,
+            "model_rng": self._model_rng().bit_generator.state if self._model_rng() is not None else None,
         }
         path = pathlib.Path(path)
         write_npz(path, arrays, meta)
@@ -368,6 +388,12 @@ class Solver:
         self.val_acc_history = arrays["val_acc_history"].tolist()
         self.epoch, self.iteration = meta["epoch"], meta["iteration"]
         self.best_val_acc = meta["best_val_acc"]
+        buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("buffers/")}
+        if buffers or self._buffers():
+            self.model.load_buffers(buffers)
+            self.best_buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("best_buffers/")}
+        if meta.get("model_rng") is not None and self._model_rng() is not None:
+            self._model_rng().bit_generator.state = meta["model_rng"]
         self._rng.bit_generator.state = meta["rng"]
         self._eval_rng.bit_generator.state = meta["eval_rng"]
         return self

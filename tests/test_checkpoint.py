@@ -79,3 +79,15 @@ def test_load_model_refuses_other_files(tmp_path):
         load_model(tmp_path / "bad.npz")
     with pytest.raises(TypeError, match=r"save_model: model must be a FullyConnectedNet or TwoLayerNet"):
         save_model(object(), tmp_path / "o.npz")
+
+
+def test_saved_batchnorm_model_keeps_its_running_averages(tmp_path):
+    """A loaded batchnorm net gives the same test-mode scores: its running averages were saved."""
+    model = FullyConnectedNet([6], input_dim=4, num_classes=3, normalization="batchnorm", dropout_keep_ratio=0.9,
+                              dtype=np.float64, seed=0)
+    X = np.random.default_rng(1).standard_normal((8, 4))
+    model.loss(X, np.arange(8) % 3)
+    save_model(model, tmp_path / "bn.npz")
+    loaded = load_model(tmp_path / "bn.npz")
+    assert loaded.normalization == "batchnorm" and loaded.dropout_keep_ratio == 0.9
+    np.testing.assert_array_equal(loaded.loss(X), model.loss(X))

@@ -151,3 +151,13 @@ def test_fashion_mnist_training_reaches_85_percent_in_two_minutes(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test_acc"] >= 0.85, metrics["test_acc"]
     assert metrics["train_seconds"] < 120
+
+
+def test_normalization_and_dropout_flags_reach_the_saved_model(tmp_path):
+    """--normalization batchnorm --dropout-keep-ratio 0.8 trains and model.npz records both."""
+    run("--out", tmp_path, "--epochs", "2", "--quiet", "--normalization", "batchnorm", "--dropout-keep-ratio", "0.8")
+    model = load_model(tmp_path / "model.npz")
+    assert model.normalization == "batchnorm" and model.dropout_keep_ratio == 0.8
+    assert sorted(model.buffers()) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
+    proc = run("--out", tmp_path / "bad", "--quiet", "--dropout-keep-ratio", "0", check=False)
+    assert proc.returncode == 2 and "dropout_keep_ratio is the probability of keeping a unit" in proc.stderr

@@ -23,6 +23,12 @@ def _batch(N=4, D=6, C=5, seed=0):
 
 
 def _check_grads(model, X, y):
+    # Zero biases let a sample whose units all died feed exactly 0 into the next relu, its
+    # kink, where centered differences straddle the corner; random biases rule that out.
+    rng = np.random.default_rng(123)
+    for name in model.params:
+        if name.startswith("b"):
+            model.params[name] = model.params[name] + rng.uniform(-0.3, 0.3, model.params[name].shape)
     loss, grads = model.loss(X, y)
     assert sorted(grads) == sorted(model.params)
     for name, param in model.params.items():
@@ -120,14 +126,6 @@ def test_nets_show_their_settings():
         "normalization=None, reg=0.0, weight_scale='he', dtype=float32")
 
 
-def test_unavailable_normalization_and_dropout_raise_clearly():
-    """Asking for batchnorm or dropout before those layers exist raises NotImplementedError."""
-    with pytest.raises(NotImplementedError, match=r"FullyConnectedNet: normalization='batchnorm' needs the normalization layers"):
-        FullyConnectedNet([8], normalization="batchnorm")
-    with pytest.raises(NotImplementedError, match=r"FullyConnectedNet: dropout_keep_ratio=0.5 needs the dropout layer"):
-        FullyConnectedNet([8], dropout_keep_ratio=0.5)
-
-
 def test_nets_reject_bad_settings_and_inputs():
     """Bad constructor arguments and bad X or y are refused, naming the class and the argument."""
     with pytest.raises(ValueError, match=r"FullyConnectedNet: hidden_dims entries must be a positive int, got 0"):
@@ -136,6 +134,10 @@ def test_nets_reject_bad_settings_and_inputs():
         FullyConnectedNet([10], weight_scale="kaiming")
     with pytest.raises(ValueError, match=r"FullyConnectedNet: weight_scale must be > 0"):
         FullyConnectedNet([10], weight_scale=0)
+    with pytest.raises(ValueError, match=r"FullyConnectedNet: normalization must be None, 'batchnorm' or 'layernorm', got 'groupnorm'"):
+        FullyConnectedNet([10], normalization="groupnorm")
+    with pytest.raises(ValueError, match=r"FullyConnectedNet: dropout_keep_ratio is the probability of keeping a unit and must be in \(0, 1\], got 0.0"):
+        FullyConnectedNet([10], dropout_keep_ratio=0)
     with pytest.raises(ValueError, match=r"FullyConnectedNet: dtype must be np.float32 or np.float64, got int32"):
         FullyConnectedNet([10], dtype=np.int32)
     with pytest.raises(ValueError, match=r"TwoLayerNet: reg must be a finite number in \[0.0, inf\)"):
@@ -158,3 +160,76 @@ def test_init_scale_values():
     assert init_scale(0.25, 50, 10) == 0.25
     with pytest.raises(ValueError, match=r"Net: weight_scale must be a positive number, 'he' or 'xavier', got 'lecun'"):
         init_scale("lecun", 5, 5, cls="Net")
+
+
+@pytest.mark.parametrize("reg", [0.0, 0.5])
+@pytest.mark.parametrize("normalization, keep", [("batchnorm", 1.0), ("layernorm", 1.0), (None, 0.6),
+                                                 ("batchnorm", 0.7)])
+def test_normalized_and_dropout_nets_gradients_match_numeric(normalization, keep, reg):
+    """With each normalization and with dropout (fixed masks), every gradient matches centered differences."""
+    X, y = _batch(N=6, D=5, C=4, seed=10)
+    model = FullyConnectedNet([7, 6], input_dim=5, num_classes=4, normalization=normalization,
+                              dropout_keep_ratio=keep, reg=reg, weight_scale=0.5, dtype=np.float64, seed=2,
+                              dropout_seed=11)
+    for i in (1, 2):  # non-trivial gammas and betas
+        if normalization:
+            model.params[f"gamma{i}"] = model.params[f"gamma{i}"] + np.linspace(-0.3, 0.3, 7 if i == 1 else 6)
+            model.params[f"beta{i}"] = model.params[f"beta{i}"] + 0.1
+    _check_grads(model, X, y)
+
+
+def test_norm_params_start_as_ones_and_zeros_and_are_not_regularized():
+    """gamma_i = 1, beta_i = 0 for each hidden layer; the L2 term covers the W's only."""
+    X, y = _batch()
+    model = FullyConnectedNet([7, 5], input_dim=6, num_classes=5, normalization="layernorm", dtype=np.float64, seed=0)
+    assert sorted(k for k in model.params if k[0] in "gb") == ["b1", "b2", "b3", "beta1", "beta2", "gamma1", "gamma2"]
+    np.testing.assert_array_equal(model.params["gamma2"], np.ones(5))
+    np.testing.assert_array_equal(model.params["beta1"], np.zeros(7))
+    model.params["gamma1"] = model.params["gamma1"] * 3.0
+    base, _ = model.loss(X, y)
+    model.reg = 1.5
+    regged, grads = model.loss(X, y)
+    expected = 0.5 * 1.5 * sum(np.sum(model.params[f"W{i}"] ** 2) for i in (1, 2, 3))
+    assert regged - base == pytest.approx(expected, rel=1e-12)
+
+
+def test_scores_run_in_test_mode():
+    """loss(X) uses the running averages, leaves them unchanged, and applies no dropout."""
+    X, y = _batch(N=20, D=6, C=3, seed=4)
+    model = FullyConnectedNet([8], input_dim=6, num_classes=3, normalization="batchnorm", dropout_keep_ratio=0.5,
+                              dtype=np.float64, seed=0)
+    model.loss(X, y)  # one training pass moves the running averages off zero
+    before = {k: v.copy() for k, v in model.buffers().items()}
+    a, b = model.loss(X), model.loss(X)
+    np.testing.assert_array_equal(a, b)
+    for k, v in model.buffers().items():
+        np.testing.assert_array_equal(v, before[k])
+    h = X @ model.params["W1"] + model.params["b1"]
+    h = (h - before["running_mean1"]) / np.sqrt(before["running_var1"] + 1e-5)
+    h = np.maximum(0, model.params["gamma1"] * h + model.params["beta1"])
+    np.testing.assert_allclose(a, h @ model.params["W2"] + model.params["b2"], rtol=1e-12)
+
+
+def test_dropout_masks_change_per_step_unless_dropout_seed_is_set():
+    """Training passes draw new masks from model.dropout_rng; dropout_seed fixes them."""
+    X, y = _batch(N=10, D=6, C=3, seed=5)
+    free = FullyConnectedNet([20], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64, seed=1)
+    assert free.loss(X, y)[0] != free.loss(X, y)[0]
+    fixed = FullyConnectedNet([20], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64, seed=1,
+                              dropout_seed=3)
+    assert fixed.loss(X, y)[0] == fixed.loss(X, y)[0]
+
+
+def test_buffers_round_trip_and_reject_mismatches():
+    """buffers() lists running_mean_i/running_var_i; load_buffers restores them and checks keys and shapes."""
+    model = FullyConnectedNet([4, 3], input_dim=5, num_classes=2, normalization="batchnorm", seed=0)
+    bufs = model.buffers()
+    assert sorted(bufs) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
+    new = {k: np.full_like(v, 2.0) for k, v in bufs.items()}
+    model.load_buffers(new)
+    np.testing.assert_array_equal(model.buffers()["running_var2"], np.full(3, 2.0, np.float32))
+    with pytest.raises(ValueError, match=r"FullyConnectedNet.load_buffers: expected buffers \['running_mean1'"):
+        model.load_buffers({"running_mean1": new["running_mean1"]})
+    with pytest.raises(ValueError, match=r"FullyConnectedNet.load_buffers: running_var1 must be an array of shape \(4,\)"):
+        model.load_buffers({**new, "running_var1": np.ones(5, np.float32)})
+    assert FullyConnectedNet([4], input_dim=5, num_classes=2, normalization="layernorm").buffers() == {}

@@ -1,0 +1,197 @@
+"""Tests for layers.normalization (batchnorm, layernorm) and the affine_norm_relu sandwich."""
+
+import functools
+
+import numpy as np
+import pytest
+
+from harness import assert_backward_matches_numeric, assert_dtype_preserved, assert_pure
+from layers import (
+    affine_norm_relu_backward,
+    affine_norm_relu_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
+
+pytestmark = pytest.mark.normalization
+
+# The two batchnorm backward passes compute the same float64 numbers by different routes.
+BACKWARDS_AGREE = 1e-10
+# std of the normalized output is sqrt(var / (var + eps)): below 1 by about eps / (2 var).
+EPS_EFFECT = 1e-4
+# Running averages after warm-up estimate the population statistics from finite batches.
+WARMUP_TOL = 0.1
+
+SHAPES = [(3, 4), (10, 5), (50, 20)]
+
+
+def _inputs(N, D, seed=0, dtype=np.float64, scale=3.0, shift=2.0):
+    rng = np.random.default_rng(seed)
+    return {"x": (scale * rng.standard_normal((N, D)) + shift).astype(dtype),
+            "gamma": rng.standard_normal(D).astype(dtype), "beta": rng.standard_normal(D).astype(dtype)}
+
+
+def _named(fn, name, **kwargs):
+    wrapped = functools.partial(fn, **kwargs)
+    wrapped.__name__ = name
+    return wrapped
+
+
+@pytest.mark.parametrize("backward", [batchnorm_backward, batchnorm_backward_alt])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_batchnorm_backward_matches_numeric_gradient(backward, shape, mode):
+    """Both backward passes give dx, dgamma, dbeta matching centered differences, in either mode."""
+    D = shape[1]
+    rng = np.random.default_rng(1)
+    running = {"running_mean": rng.standard_normal(D), "running_var": rng.uniform(0.5, 2.0, D)}
+    forward = _named(batchnorm_forward, "batchnorm_forward", bn_param={"mode": mode, **running})
+    assert_backward_matches_numeric(forward, backward, _inputs(*shape))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_batchnorm_backwards_agree(shape):
+    """The graph-walking and closed-form backward passes agree to 1e-10 from the same cache."""
+    inp = _inputs(*shape, seed=2)
+    _, cache = batchnorm_forward(**inp, bn_param={"mode": "train"})
+    dout = np.random.default_rng(3).standard_normal(shape)
+    for a, b in zip(batchnorm_backward(dout, cache), batchnorm_backward_alt(dout, cache)):
+        assert np.max(np.abs(a - b)) <= BACKWARDS_AGREE * max(1.0, np.max(np.abs(a)))
+
+
+def test_batchnorm_of_two_samples_passes_no_gradient_to_x():
+    """With N = 2 each feature normalizes to -1 and +1 whatever x is, so dx is ~0 (up to eps)."""
+    inp = _inputs(2, 3, seed=8)
+    out, cache = batchnorm_forward(inp["x"], np.ones(3), np.zeros(3), {"mode": "train"})
+    np.testing.assert_allclose(np.abs(out), 1.0, atol=EPS_EFFECT)
+    dx, _, _ = batchnorm_backward_alt(np.random.default_rng(9).standard_normal((2, 3)), cache)
+    assert np.max(np.abs(dx)) < 1e-5
+
+
+def test_batchnorm_train_mode_normalizes_each_feature():
+    """With gamma=1, beta=0 each feature has mean ~0 and std ~1; otherwise mean ~beta, std ~|gamma|."""
+    inp = _inputs(200, 4, scale=5.0, shift=-3.0)
+    out, _ = batchnorm_forward(inp["x"], np.ones(4), np.zeros(4), {"mode": "train"})
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=0), 1.0, atol=EPS_EFFECT)
+    out, _ = batchnorm_forward(**inp, bn_param={"mode": "train"})
+    np.testing.assert_allclose(out.mean(axis=0), inp["beta"], atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=0), np.abs(inp["gamma"]), rtol=EPS_EFFECT)
+
+
+def test_batchnorm_running_averages_follow_the_momentum_rule():
+    """After one call: running = 0.9 * 0 + 0.1 * batch statistic (biased variance)."""
+    inp = _inputs(30, 4)
+    bn_param = {"mode": "train"}
+    batchnorm_forward(**inp, bn_param=bn_param)
+    np.testing.assert_allclose(bn_param["running_mean"], 0.1 * inp["x"].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(bn_param["running_var"], 0.1 * inp["x"].var(axis=0), rtol=1e-12)
+    assert bn_param["running_mean"].dtype == np.float64
+
+
+def test_batchnorm_test_mode_uses_running_averages_after_warmup():
+    """After 200 training batches, test mode normalizes fresh samples to mean ~0, std ~1."""
+    rng = np.random.default_rng(4)
+    D, bn_param = 3, {"mode": "train"}
+    means, stds = np.array([5.0, -2.0, 0.5]), np.array([3.0, 0.5, 10.0])
+    for _ in range(200):
+        batchnorm_forward(rng.standard_normal((50, D)) * stds + means, np.ones(D), np.zeros(D), bn_param)
+    bn_param["mode"] = "test"
+    x = rng.standard_normal((500, D)) * stds + means
+    out, _ = batchnorm_forward(x, np.ones(D), np.zeros(D), bn_param)
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=WARMUP_TOL)
+    np.testing.assert_allclose(out.std(axis=0), 1.0, atol=WARMUP_TOL)
+    expected = (x - bn_param["running_mean"]) / np.sqrt(bn_param["running_var"] + 1e-5)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_layernorm_backward_matches_numeric_gradient(shape):
+    """layernorm's dx, dgamma and dbeta match centered differences."""
+    forward = _named(layernorm_forward, "layernorm_forward", ln_param={})
+    assert_backward_matches_numeric(forward, layernorm_backward, _inputs(*shape))
+
+
+def test_layernorm_normalizes_each_sample_the_same_in_train_and_test():
+    """Each row has mean ~0 and std ~1 with gamma=1, beta=0, whatever the batch size."""
+    x = _inputs(6, 50, scale=4.0)["x"]
+    out, _ = layernorm_forward(x, np.ones(50), np.zeros(50), {})
+    np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=1), 1.0, atol=EPS_EFFECT)
+    single, _ = layernorm_forward(x[2:3], np.ones(50), np.zeros(50), {})
+    np.testing.assert_allclose(single[0], out[2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("normalization", ["batchnorm", "layernorm"])
+@pytest.mark.parametrize("x_shape", [(5, 4), (4, 2, 3)])
+def test_affine_norm_relu_backward_matches_numeric_gradient(normalization, x_shape):
+    """The sandwich's dx, dw, db, dgamma, dbeta match centered differences."""
+    rng = np.random.default_rng(5)
+    D, M = int(np.prod(x_shape[1:])), 6
+    inputs = {"x": rng.standard_normal(x_shape), "w": rng.standard_normal((D, M)), "b": rng.standard_normal(M),
+              "gamma": rng.uniform(0.5, 1.5, M), "beta": rng.uniform(-0.5, 0.5, M)}
+    norm_param = {"mode": "train"} if normalization == "batchnorm" else {}
+    forward = _named(affine_norm_relu_forward, "affine_norm_relu_forward", norm_param=norm_param,
+                     normalization=normalization)
+    assert_backward_matches_numeric(forward, affine_norm_relu_backward, inputs)
+
+
+@pytest.mark.parametrize("forward, backward, param", [
+    (batchnorm_forward, batchnorm_backward, {"mode": "train"}),
+    (batchnorm_forward, batchnorm_backward_alt, {"mode": "train"}),
+    (layernorm_forward, layernorm_backward, {}),
+], ids=["batchnorm", "batchnorm_alt", "layernorm"])
+def test_normalization_is_pure_and_keeps_float32(forward, backward, param):
+    """x, gamma, beta, dout and the cache stay unchanged; float32 stays float32."""
+    key = "bn_param" if forward is batchnorm_forward else "ln_param"
+    assert_pure(_named(forward, forward.__name__, **{key: dict(param)}), backward, _inputs(8, 5))
+    assert_dtype_preserved(_named(forward, forward.__name__, **{key: dict(param)}), backward,
+                           _inputs(8, 5, dtype=np.float32))
+
+
+def test_batchnorm_rejects_bad_input():
+    """Unknown or missing mode, bad gamma, wrong running stats, unknown keys, one-sample batches."""
+    inp = _inputs(4, 3)
+    with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param\['mode'\] must be 'train' or 'test', got 'eval'"):
+        batchnorm_forward(**inp, bn_param={"mode": "eval"})
+    with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param\['mode'\] must be 'train' or 'test', got None"):
+        batchnorm_forward(**inp, bn_param={})
+    with pytest.raises(ValueError, match=r"batchnorm_forward: gamma must have shape \(3,\), one value per feature of x \(4, 3\), got \(4,\)"):
+        batchnorm_forward(inp["x"], np.ones(4), inp["beta"], {"mode": "train"})
+    with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param\['running_var'\] must be an array of shape \(3,\) and dtype float64, got \(3,\) float32"):
+        batchnorm_forward(**inp, bn_param={"mode": "test", "running_var": np.ones(3, np.float32)})
+    with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param has unknown key\(s\) \['momentun'\]"):
+        batchnorm_forward(**inp, bn_param={"mode": "train", "momentun": 0.9})
+    with pytest.raises(ValueError, match=r"batchnorm_forward: train mode needs at least 2 samples"):
+        batchnorm_forward(inp["x"][:1], inp["gamma"], inp["beta"], {"mode": "train"})
+    with pytest.raises(ValueError, match=r"batchnorm_forward: x must be 2-D, got shape \(12,\)"):
+        batchnorm_forward(inp["x"].ravel(), inp["gamma"], inp["beta"], {"mode": "train"})
+    _, cache = batchnorm_forward(**inp, bn_param={"mode": "train"})
+    with pytest.raises(ValueError, match=r"batchnorm_backward_alt: dout has shape \(3, 4\)"):
+        batchnorm_backward_alt(np.ones((3, 4)), cache)
+
+
+def test_layernorm_and_sandwich_reject_bad_input():
+    """layernorm's ln_param keys and the sandwich's normalization name are checked."""
+    inp = _inputs(4, 3)
+    with pytest.raises(ValueError, match=r"layernorm_forward: ln_param has unknown key\(s\) \['mode'\]"):
+        layernorm_forward(**inp, ln_param={"mode": "train"})
+    with pytest.raises(ValueError, match=r"layernorm_forward: ln_param\['eps'\] must be a finite number"):
+        layernorm_forward(**inp, ln_param={"eps": -1.0})
+    with pytest.raises(ValueError, match=r"affine_norm_relu_forward: normalization must be one of \('batchnorm', 'layernorm'\), got 'groupnorm'"):
+        affine_norm_relu_forward(inp["x"], np.ones((3, 3)), np.ones(3), np.ones(3), np.ones(3), {}, "groupnorm")
+
+
+def test_affine_norm_relu_can_skip_the_input_gradient():
+    """need_dx=False returns None for dx and the same parameter gradients."""
+    rng = np.random.default_rng(6)
+    args = (rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), np.zeros(3), np.ones(3), np.zeros(3))
+    _, cache = affine_norm_relu_forward(*args, {"mode": "train"})
+    dout = rng.standard_normal((5, 3))
+    full, partial = affine_norm_relu_backward(dout, cache), affine_norm_relu_backward(dout, cache, need_dx=False)
+    assert partial[0] is None
+    for a, b in zip(full[1:], partial[1:]):
+        np.testing.assert_array_equal(a, b)
