@@ -4,7 +4,8 @@
     dx, dparam, ... = thing_backward(dout, cache)   # in the order of forward's array inputs
 
 Modules, one per family: gates (the lecture's add, multiply, max and copy), activations,
-affine, losses, normalization (batchnorm, layernorm), dropout, sandwich. Every name is also importable from here, as in the course code:
+affine, losses, normalization (batchnorm, layernorm), dropout, conv, pooling, spatial_norm
+(spatial batchnorm, groupnorm), sandwich. Every name is also importable from here, as in the course code:
 ``from layers import affine_forward``.
 """
 
@@ -29,6 +30,7 @@ from layers.gates import (
     multiply_backward,
     multiply_forward,
 )
+from layers.conv import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
 from layers.dropout import dropout_backward, dropout_forward
 from layers.losses import softmax_loss, svm_loss
 from layers.normalization import (
@@ -38,11 +40,29 @@ from layers.normalization import (
     layernorm_backward,
     layernorm_forward,
 )
+from layers.pooling import (
+    max_pool_backward_fast,
+    max_pool_backward_naive,
+    max_pool_forward_fast,
+    max_pool_forward_naive,
+)
 from layers.sandwich import (
     affine_norm_relu_backward,
     affine_norm_relu_forward,
     affine_relu_backward,
     affine_relu_forward,
+    conv_bn_relu_backward,
+    conv_bn_relu_forward,
+    conv_relu_backward,
+    conv_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+)
+from layers.spatial_norm import (
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
 )
 
 __all__ = [
@@ -56,4 +76,10 @@ __all__ = [
     "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward", "layernorm_backward",
     "dropout_forward", "dropout_backward",
     "affine_norm_relu_forward", "affine_norm_relu_backward",
+    "conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
+    "max_pool_forward_naive", "max_pool_backward_naive", "max_pool_forward_fast", "max_pool_backward_fast",
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
+    "spatial_groupnorm_backward",
+    "conv_relu_forward", "conv_relu_backward", "conv_relu_pool_forward", "conv_relu_pool_backward",
+    "conv_bn_relu_forward", "conv_bn_relu_backward",
 ]

@@ -144,7 +144,7 @@ def max_forward(x, y):
     (x_arr, y_arr), dtype = float_operands("max_forward", x=x, y=y)
     _broadcast_shape("max_forward", x_arr, y_arr)
     x_wins = x_arr >= y_arr
-    out = scalar_if_0d(np.where(x_wins, x_arr, y_arr))
+    out = scalar_if_0d(np.maximum(x_arr, y_arr))
     return out, (x_wins, x_arr.shape, y_arr.shape, dtype)
 
 
@@ -163,9 +163,8 @@ def max_backward(dout, cache):
     """
     x_wins, x_shape, y_shape, dtype = cache
     dout = upstream("max_backward", dout, x_wins.shape, dtype)
-    zero = np.zeros((), dtype=dtype)
-    dx = _sum_to_shape(np.where(x_wins, dout, zero), x_shape)
-    dy = _sum_to_shape(np.where(x_wins, zero, dout), y_shape)
+    dx = _sum_to_shape(dout * x_wins, x_shape)
+    dy = _sum_to_shape(dout * ~x_wins, y_shape)
     return dx, dy
 
 

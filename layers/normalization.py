@@ -63,15 +63,32 @@ def _normalize(x, axis, eps):
     return xc / std, xc, mu, var, std
 
 
-def _closed_form_backward(dout, xhat, std, gamma, axis):
-    """dx, dgamma, dbeta by the closed form in the module docstring."""
-    dgamma = (dout * xhat).sum(axis=0)
-    dbeta = dout.sum(axis=0)
-    dxhat = dout * gamma
+def normalized_input_grad(dxhat, xhat, std, axis):
+    """dx from dxhat for xhat = (x - mean) / std taken along ``axis``: the closed form.
+
+    Args:
+        dxhat: gradient with respect to xhat.
+        xhat: the normalized input.
+        std: sqrt(var + eps), with the reduced axis kept.
+        axis: the axis (or axes) the statistics were taken over.
+
+    Returns:
+        dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std.
+
+    Shape:
+        dxhat, xhat, dx: any shape S; std: S with the reduced axes of length 1
+    """
     dx = dxhat - dxhat.mean(axis=axis, keepdims=True)
     dx -= xhat * (dxhat * xhat).mean(axis=axis, keepdims=True)
     dx /= std
-    return dx, dgamma, dbeta
+    return dx
+
+
+def _closed_form_backward(dout, xhat, std, gamma, axis):
+    """dx, dgamma, dbeta by the closed form in the module docstring (gamma per column)."""
+    dgamma = (dout * xhat).sum(axis=0)
+    dbeta = dout.sum(axis=0)
+    return normalized_input_grad(dout * gamma, xhat, std, axis), dgamma, dbeta
 
 
 def batchnorm_forward(x, gamma, beta, bn_param):

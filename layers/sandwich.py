@@ -3,13 +3,17 @@
 A sandwich's backward pass is the chain rule applied to its parts in reverse order; its cache
 is the tuple of its parts' caches.
 
-Shape letters: N batch, D features in, M features out.
+Shape letters: N batch, D features in, M features out; for the convolutional ones C channels,
+H W image, F filters, H' W' after the convolution, H'' W'' after the pooling.
 """
 
 from __future__ import annotations
 
 from layers.activations import relu_backward, relu_forward
 from layers.affine import affine_backward, affine_forward
+from layers.conv import conv_backward_fast, conv_forward_fast
+from layers.pooling import max_pool_backward_fast, max_pool_forward_fast
+from layers.spatial_norm import spatial_batchnorm_backward, spatial_batchnorm_forward
 from layers.normalization import (
     batchnorm_backward_alt,
     batchnorm_forward,
@@ -112,4 +116,120 @@ def affine_norm_relu_backward(dout, cache, need_dx=True):
     norm_backward = batchnorm_backward_alt if normalization == "batchnorm" else layernorm_backward
     da, dgamma, dbeta = norm_backward(dz, norm_cache)
     dx, dw, db = affine_backward(da, fc_cache, need_dx=need_dx)
+    return dx, dw, db, dgamma, dbeta
+
+
+def conv_relu_forward(x, w, b, conv_param):
+    """A (fast) convolution followed by a relu.
+
+    Args:
+        x, w, b, conv_param: as for conv_forward_fast.
+
+    Returns:
+        out: relu(conv(x)).
+        cache: (conv_cache, relu_cache).
+
+    Shape:
+        x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); out: (N, F, H', W')
+    """
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    out, relu_cache = relu_forward(a)
+    return out, (conv_cache, relu_cache)
+
+
+def conv_relu_backward(dout, cache, need_dx=True):
+    """Backward pass of conv_relu.
+
+    Args:
+        dout: upstream gradient.
+        cache: from conv_relu_forward.
+        need_dx: False skips dx (returned as None).
+
+    Returns:
+        (dx, dw, db).
+
+    Shape:
+        dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
+    """
+    conv_cache, relu_cache = cache
+    return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache, need_dx=need_dx)
+
+
+def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
+    """A convolution, a relu, then max pooling.
+
+    Args:
+        x, w, b, conv_param: as for conv_forward_fast.
+        pool_param: as for max_pool_forward_fast.
+
+    Returns:
+        out: pool(relu(conv(x))).
+        cache: (conv_cache, relu_cache, pool_cache).
+
+    Shape:
+        x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); out: (N, F, H'', W'')
+    """
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    r, relu_cache = relu_forward(a)
+    out, pool_cache = max_pool_forward_fast(r, pool_param)
+    return out, (conv_cache, relu_cache, pool_cache)
+
+
+def conv_relu_pool_backward(dout, cache, need_dx=True):
+    """Backward pass of conv_relu_pool.
+
+    Args:
+        dout: upstream gradient.
+        cache: from conv_relu_pool_forward.
+        need_dx: False skips dx (returned as None).
+
+    Returns:
+        (dx, dw, db).
+
+    Shape:
+        dout: (N, F, H'', W''); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
+    """
+    conv_cache, relu_cache, pool_cache = cache
+    dr = max_pool_backward_fast(dout, pool_cache)
+    return conv_backward_fast(relu_backward(dr, relu_cache), conv_cache, need_dx=need_dx)
+
+
+def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
+    """A convolution, spatial batch normalization, then a relu.
+
+    Args:
+        x, w, b, conv_param: as for conv_forward_fast.
+        gamma, beta, bn_param: as for spatial_batchnorm_forward.
+
+    Returns:
+        out: relu(spatial_batchnorm(conv(x))).
+        cache: (conv_cache, bn_cache, relu_cache).
+
+    Shape:
+        x: (N, C, H, W); w: (F, C, HH, WW); b, gamma, beta: (F,); out: (N, F, H', W')
+    """
+    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+    z, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
+    out, relu_cache = relu_forward(z)
+    return out, (conv_cache, bn_cache, relu_cache)
+
+
+def conv_bn_relu_backward(dout, cache, need_dx=True):
+    """Backward pass of conv_bn_relu.
+
+    Args:
+        dout: upstream gradient.
+        cache: from conv_bn_relu_forward.
+        need_dx: False skips dx (returned as None).
+
+    Returns:
+        (dx, dw, db, dgamma, dbeta).
+
+    Shape:
+        dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db, dgamma, dbeta: (F,)
+    """
+    conv_cache, bn_cache, relu_cache = cache
+    dz = relu_backward(dout, relu_cache)
+    da, dgamma, dbeta = spatial_batchnorm_backward(dz, bn_cache)
+    dx, dw, db = conv_backward_fast(da, conv_cache, need_dx=need_dx)
     return dx, dw, db, dgamma, dbeta

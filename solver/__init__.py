@@ -1,10 +1,11 @@
 """chainrule training: update rules, learning-rate schedules, nets, the Solver and checkpoints.
 
-    from solver import Solver, TwoLayerNet, FullyConnectedNet, optim
+    from solver import Solver, TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, optim
 """
 
 from solver import optim, schedules
 from solver.checkpoint import load_model, save_model
+from solver.cnn import ThreeLayerConvNet
 from solver.nets import FullyConnectedNet, TwoLayerNet
 from solver.plotting import plot_history
 from solver.schedules import (
@@ -18,7 +19,7 @@ from solver.schedules import (
 from solver.solver import Solver
 
 __all__ = [
-    "optim", "schedules", "Solver", "TwoLayerNet", "FullyConnectedNet", "plot_history", "save_model",
+    "optim", "schedules", "Solver", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "plot_history", "save_model",
     "load_model", "ConstantSchedule", "StepSchedule", "CosineSchedule", "LinearSchedule",
     "InverseSqrtSchedule", "make_schedule",
 ]

@@ -114,12 +114,19 @@ def read_npz(path, fn: str, expected_format: str):
     return arrays, meta
 
 
+def _model_classes():
+    from solver.cnn import ThreeLayerConvNet
+    from solver.nets import FullyConnectedNet, TwoLayerNet
+
+    return {cls.__name__: cls for cls in (FullyConnectedNet, TwoLayerNet, ThreeLayerConvNet)}
+
+
 def save_model(model, path):
-    """Save a FullyConnectedNet or TwoLayerNet (settings, parameters, running averages) to an .npz file.
+    """Save a net (its constructor settings, parameters and running averages) to an .npz file.
 
     Args:
-        model: the net.
-        path: destination file.
+        model: a FullyConnectedNet, TwoLayerNet or ThreeLayerConvNet.
+        path: destination file, written atomically.
 
     Returns:
         None.
@@ -127,20 +134,13 @@ def save_model(model, path):
     Shape:
         (parameters as in model.params)
     """
-    from solver.nets import FullyConnectedNet, TwoLayerNet
-
-    if not isinstance(model, FullyConnectedNet):
-        raise TypeError(f"save_model: model must be a FullyConnectedNet or TwoLayerNet, got {type(model).__name__}.")
-    settings = {
-        "hidden_dims": model.hidden_dims, "input_dim": model.input_dim, "num_classes": model.num_classes,
-        "reg": model.reg, "dtype": model.dtype.name, "normalization": model.normalization,
-        "dropout_keep_ratio": model.dropout_keep_ratio,
-    }
-    meta = {"format": MODEL_FORMAT, "version": 1,
-            "class": "TwoLayerNet" if isinstance(model, TwoLayerNet) else "FullyConnectedNet",
-            "settings": settings}
+    name = type(model).__name__
+    if _model_classes().get(name) is not type(model):
+        raise TypeError(f"save_model: model must be one of {sorted(_model_classes())}, got {name}.")
+    meta = {"format": MODEL_FORMAT, "version": 1, "class": name, "config": model.get_config()}
     arrays = {f"params/{k}": v for k, v in model.params.items()}
-    arrays.update({f"buffers/{k}": v for k, v in model.buffers().items()})
+    buffers = model.buffers() if hasattr(model, "buffers") else {}
+    arrays.update({f"buffers/{k}": v for k, v in buffers.items()})
     write_npz(path, arrays, meta)
 
 
@@ -151,22 +151,21 @@ def load_model(path):
         path: the file.
 
     Returns:
-        A FullyConnectedNet (or TwoLayerNet) with the saved settings and parameters.
+        The net, of the saved class, with the saved settings, parameters and running averages.
 
     Shape:
         (parameters as saved)
     """
-    from solver.nets import FullyConnectedNet, TwoLayerNet
-
     arrays, meta = read_npz(path, "load_model", MODEL_FORMAT)
-    s = meta["settings"]
-    if meta["class"] == "TwoLayerNet":
-        model = TwoLayerNet(input_dim=s["input_dim"], hidden_dim=s["hidden_dims"][0], num_classes=s["num_classes"],
-                            reg=s["reg"], dtype=np.dtype(s["dtype"]))
-    else:
-        model = FullyConnectedNet(s["hidden_dims"], input_dim=s["input_dim"], num_classes=s["num_classes"],
-                                  reg=s["reg"], dtype=np.dtype(s["dtype"]), normalization=s.get("normalization"),
-                                  dropout_keep_ratio=s.get("dropout_keep_ratio", 1.0))
+    cls = _model_classes().get(meta.get("class"))
+    if cls is None or not isinstance(meta.get("config"), dict):
+        raise ValueError(f"load_model: {path} names model class {meta.get('class')!r}, which this chainrule does "
+                         f"not have.")
+    config = dict(meta["config"])
+    config["dtype"] = np.dtype(config["dtype"])
+    if "input_dim" in config and isinstance(config["input_dim"], list):
+        config["input_dim"] = tuple(config["input_dim"])
+    model = cls(**config)
     for key, current in model.params.items():
         saved = arrays.get(f"params/{key}")
         if saved is None or saved.shape != current.shape or saved.dtype != current.dtype:
@@ -174,6 +173,6 @@ def load_model(path):
                              f"{current.dtype} for the net it describes.")
         model.params[key] = saved
     buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("buffers/")}
-    if buffers or model.buffers():
+    if buffers or (hasattr(model, "buffers") and model.buffers()):
         model.load_buffers(buffers)
     return model

@@ -150,6 +150,20 @@ class FullyConnectedNet:
                              "running_var": np.zeros(h, self.dtype)}
                 self.norm_params.append(param)
 
+    def get_config(self):
+        """The constructor's arguments, JSON-serializable (save_model stores them).
+
+        Returns:
+            dict.
+
+        Shape:
+            (no arrays)
+        """
+        return {"hidden_dims": list(self.hidden_dims), "input_dim": self.input_dim, "num_classes": self.num_classes,
+                "dropout_keep_ratio": self.dropout_keep_ratio, "normalization": self.normalization, "reg": self.reg,
+                "weight_scale": self.weight_scale, "dtype": self.dtype.name, "seed": self.seed,
+                "dropout_seed": self.dropout_seed}
+
     def buffers(self):
         """Batchnorm's running averages, keyed running_mean1, running_var1, ... (empty otherwise).
 
@@ -305,6 +319,18 @@ class TwoLayerNet(FullyConnectedNet):
         super().__init__([hidden_dim], input_dim=input_dim, num_classes=num_classes, reg=reg,
                          weight_scale=weight_scale, dtype=dtype, seed=seed)
         self.hidden_dim = self.hidden_dims[0]
+
+    def get_config(self):
+        """The constructor's arguments, JSON-serializable (save_model stores them).
+
+        Returns:
+            dict.
+
+        Shape:
+            (no arrays)
+        """
+        return {"input_dim": self.input_dim, "hidden_dim": self.hidden_dim, "num_classes": self.num_classes,
+                "weight_scale": self.weight_scale, "reg": self.reg, "dtype": self.dtype.name, "seed": self.seed}
 
     def __repr__(self):
         return (f"TwoLayerNet(input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, "

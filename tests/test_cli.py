@@ -161,3 +161,25 @@ def test_normalization_and_dropout_flags_reach_the_saved_model(tmp_path):
     assert sorted(model.buffers()) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
     proc = run("--out", tmp_path / "bad", "--quiet", "--dropout-keep-ratio", "0", check=False)
     assert proc.returncode == 2 and "dropout_keep_ratio is the probability of keeping a unit" in proc.stderr
+
+
+def test_cnn_model_trains_on_digits_and_refuses_points(tmp_path):
+    """--model cnn trains a ThreeLayerConvNet on the digits (>= 95% test) and refuses the spiral set."""
+    run("--model", "cnn", "--out", tmp_path, "--quiet", "--epochs", "10")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"].startswith("ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=32, filter_size=3")
+    assert metrics["test_acc"] >= MIN_TEST_ACC
+    assert type(load_model(tmp_path / "model.npz")).__name__ == "ThreeLayerConvNet"
+    proc = run("--model", "cnn", "--dataset", "spiral", "--out", tmp_path / "s", check=False)
+    assert proc.returncode == 2 and "--model cnn needs images" in proc.stderr
+
+
+@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file() and not os.environ.get("CI"),
+                    reason="apt-get install dataset-fashion-mnist to train on the real Fashion-MNIST")
+def test_cnn_beats_the_fully_connected_net_on_fashion_mnist(tmp_path):
+    """With their defaults, --model cnn reaches a higher Fashion-MNIST test accuracy than --model fc."""
+    run("--dataset", "fashion-mnist", "--out", tmp_path / "fc", "--quiet")
+    run("--dataset", "fashion-mnist", "--model", "cnn", "--out", tmp_path / "cnn", "--quiet")
+    fc = json.loads((tmp_path / "fc" / "metrics.json").read_text())
+    cnn = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
+    assert cnn["test_acc"] > fc["test_acc"], (cnn["test_acc"], fc["test_acc"])

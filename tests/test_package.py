@@ -11,7 +11,7 @@ import data
 import gradcheck
 import layers
 import solver
-from solver import checkpoint, optim, plotting, schedules
+from solver import checkpoint, cnn, optim, plotting, schedules
 
 pytestmark = pytest.mark.package
 
@@ -25,13 +25,15 @@ def _public_functions(module):
 def test_every_layer_comes_in_forward_backward_pairs():
     """Each *_forward exported by layers has its *_backward, and the other way round."""
     names = set(layers.__all__)
-    forwards = {n[: -len("_forward")] for n in names if n.endswith("_forward")}
-    backwards = {n[: -len("_backward")] for n in names if n.endswith("_backward")}
+    forwards = {n.replace("_forward", "") for n in names if "_forward" in n}
+    backwards = {n.replace("_backward", "") for n in names if "_backward" in n and not n.endswith("_alt")}
     assert forwards == backwards
-    assert {"add", "multiply", "max", "copy", "relu", "leaky_relu", "sigmoid", "tanh", "affine", "affine_relu"} <= forwards
+    assert {"add", "multiply", "max", "copy", "relu", "leaky_relu", "sigmoid", "tanh", "affine", "affine_relu",
+            "batchnorm", "layernorm", "dropout", "conv_naive", "conv_fast", "max_pool_naive", "max_pool_fast",
+            "spatial_batchnorm", "spatial_groupnorm", "conv_relu", "conv_relu_pool", "conv_bn_relu"} <= forwards
 
 
-DOCUMENTED_MODULES = [layers, gradcheck, data, optim, schedules, checkpoint, plotting]
+DOCUMENTED_MODULES = [layers, gradcheck, data, optim, schedules, checkpoint, plotting, cnn]
 
 
 @pytest.mark.parametrize("module", DOCUMENTED_MODULES, ids=lambda m: m.__name__)

@@ -1,0 +1,260 @@
+"""Convolution: a naive version to read, and a fast one in pure numpy.
+
+Each of the F filters slides over the zero-padded input with the given stride; each output is
+the dot product of a filter with the C x HH x WW patch under it, plus the filter's bias:
+
+    out[n, f, i, j] = b[f] + sum_{c, di, dj} w[f, c, di, dj] * xpad[n, c, i*stride + di, j*stride + dj]
+    H' = 1 + (H + 2 pad - HH) / stride,   W' = 1 + (W + 2 pad - WW) / stride
+
+The fast version unfolds each image's patches into the columns of a (C * HH * WW, H' * W')
+matrix ("im2col", one contiguous slice copy per filter offset), so each image is one matrix
+product with the (F, C * HH * WW) filter matrix, written straight into the (N, F, H', W')
+output. Backward is a matrix product for dw and, per filter offset, a matrix product whose
+result is added onto the input's gradient in one slice (HH * WW whole-array additions instead
+of per-element np.add.at).
+
+Memory: the batch goes through in chunks of at most CHUNK_BYTES of unfolded patches (small
+enough that the allocator reuses them rather than mapping fresh pages each call). The chunks
+are kept for backward while they total at most CACHE_BYTES; beyond that, backward unfolds each
+chunk again, so a large batch never holds more than one chunk of patches.
+
+Shape letters: N batch, C channels, H W image, F filters, HH WW filter size, H' W' output size.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from layers._validate import float_array, upstream
+
+__all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
+           "conv_output_size", "CHUNK_BYTES", "CACHE_BYTES"]
+
+# Unfolded patches built at once (bytes); glibc serves blocks under 32 MiB from reusable heap.
+CHUNK_BYTES = 16 * 2**20
+# Unfolded patches kept in the cache for backward; above this backward unfolds them again.
+CACHE_BYTES = 512 * 2**20
+
+
+def _int_param(fn, name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{fn}: conv_param[{name!r}] must be an int >= {low}, got {value!r}.")
+    return int(value)
+
+
+def conv_output_size(fn, size, filter_size, stride, pad, axis="H", what="filter"):
+    """The output length along one axis, checking that the filter fits the padded input exactly.
+
+    Args:
+        fn: the caller, for the message.
+        size, filter_size, stride, pad: the input length, the filter (or window) length, the step
+            and the zero padding on each side.
+        axis: "H" or "W", for the message.
+        what: "filter" or "window", for the message.
+
+    Returns:
+        1 + (size + 2 pad - filter_size) / stride, an int.
+
+    Shape:
+        (no arrays)
+    """
+    span = size + 2 * pad - filter_size
+    if span < 0:
+        raise ValueError(f"{fn}: the {what} ({filter_size} along {axis}) is larger than the padded input "
+                         f"({axis} = {size} + 2 * pad {pad} = {size + 2 * pad}).")
+    if span % stride:
+        raise ValueError(f"{fn}: the {what} does not fit along {axis}: ({axis} + 2 * pad - {what}) / stride = "
+                         f"({size} + 2 * {pad} - {filter_size}) / {stride} = {span}/{stride} is not a whole number; "
+                         f"change the padding or the stride.")
+    return 1 + span // stride
+
+
+def _check(fn, x, w, b, conv_param):
+    x = float_array(fn, "x", x, ndim=4)
+    w = float_array(fn, "w", w, ndim=4, dtype=x.dtype)
+    b = float_array(fn, "b", b, dtype=x.dtype)
+    N, C, H, W = x.shape
+    F, Cw, HH, WW = w.shape
+    if Cw != C:
+        raise ValueError(f"{fn}: x has {C} channels (shape {x.shape}) but w has {Cw} (shape {w.shape}); "
+                         f"w must be (F, {C}, HH, WW).")
+    if b.shape != (F,):
+        raise ValueError(f"{fn}: b must have shape ({F},), one bias per filter of w {w.shape}, got {b.shape}.")
+    if not isinstance(conv_param, dict):
+        raise TypeError(f"{fn}: conv_param must be a dict with 'stride' and 'pad', got {type(conv_param).__name__}.")
+    unknown = sorted(set(conv_param) - {"stride", "pad"})
+    if unknown:
+        raise ValueError(f"{fn}: conv_param has unknown key(s) {unknown}; valid keys are ['stride', 'pad'].")
+    stride = _int_param(fn, "stride", conv_param.get("stride", 1), 1)
+    pad = _int_param(fn, "pad", conv_param.get("pad", 0), 0)
+    Ho = conv_output_size(fn, H, HH, stride, pad, "H")
+    Wo = conv_output_size(fn, W, WW, stride, pad, "W")
+    return x, w, b, stride, pad, Ho, Wo
+
+
+def conv_forward_naive(x, w, b, conv_param):
+    """Convolution as plain loops, to read alongside the formula in the module docstring.
+
+    Args:
+        x: input images.
+        w: filters.
+        b: biases.
+        conv_param: dict with "stride" (default 1) and "pad" (zero padding on every side, default 0).
+
+    Returns:
+        out: the feature maps.
+        cache: (x, w, b, conv_param).
+
+    Shape:
+        x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); out: (N, F, H', W')
+    """
+    x, w, b, stride, pad, Ho, Wo = _check("conv_forward_naive", x, w, b, conv_param)
+    N, F = x.shape[0], w.shape[0]
+    HH, WW = w.shape[2:]
+    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    patch = xpad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
+    return out, (x, w, b, conv_param)
+
+
+def conv_backward_naive(dout, cache):
+    """Backward pass of the naive convolution, as plain loops.
+
+    Every output out[n, f, i, j] used one patch and one filter, so its upstream gradient flows
+    to both: the filter's gradient gains dout * patch, the patch's gradient gains dout * filter.
+
+    Args:
+        dout: upstream gradient.
+        cache: from conv_forward_naive.
+
+    Returns:
+        (dx, dw, db).
+
+    Shape:
+        dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
+    """
+    x, w, b, conv_param = cache
+    stride, pad = conv_param.get("stride", 1), conv_param.get("pad", 0)
+    N, F = x.shape[0], w.shape[0]
+    HH, WW = w.shape[2:]
+    dout = upstream("conv_backward_naive", dout, (N, F) + tuple(
+        1 + (s + 2 * pad - k) // stride for s, k in zip(x.shape[2:], (HH, WW))), x.dtype)
+    Ho, Wo = dout.shape[2:]
+    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxpad = np.zeros_like(xpad)
+    dw = np.zeros_like(w)
+    db = dout.sum(axis=(0, 2, 3))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    rows = slice(i * stride, i * stride + HH)
+                    cols = slice(j * stride, j * stride + WW)
+                    dw[f] += dout[n, f, i, j] * xpad[n, :, rows, cols]
+                    dxpad[n, :, rows, cols] += dout[n, f, i, j] * w[f]
+    dx = dxpad[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+    return dx.copy(), dw, db
+
+
+def _unfold(x, HH, WW, stride, pad, Ho, Wo):
+    """im2col for a chunk of images: (n, C * HH * WW, H' * W'), one slice copy per filter offset."""
+    n, C = x.shape[:2]
+    cols = np.empty((n, C, HH, WW, Ho, Wo), dtype=x.dtype)
+    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))) if pad else x
+    for di in range(HH):
+        for dj in range(WW):
+            cols[:, :, di, dj] = xpad[:, :, di:di + stride * (Ho - 1) + 1:stride, dj:dj + stride * (Wo - 1) + 1:stride]
+    return cols.reshape(n, C * HH * WW, Ho * Wo)  # (n, K, L)
+
+
+def _chunks(N, per_image_bytes):
+    size = max(1, min(N, CHUNK_BYTES // max(1, per_image_bytes)))
+    return [(start, min(N, start + size)) for start in range(0, N, size)]
+
+
+def conv_forward_fast(x, w, b, conv_param):
+    """Convolution as matrix products over unfolded patches (im2col), in pure numpy.
+
+    Same results as conv_forward_naive (to rounding).
+
+    Args:
+        x: input images.
+        w: filters.
+        b: biases.
+        conv_param: dict with "stride" (default 1) and "pad" (default 0).
+
+    Returns:
+        out: the feature maps (C-contiguous).
+        cache: (x, w, stride, pad, cols), cols being the list of unfolded chunks when they
+            total at most CACHE_BYTES, else None (backward then unfolds chunk by chunk).
+
+    Shape:
+        x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); out: (N, F, H', W')
+        each chunk of cols: (n, C * HH * WW, H' * W')
+    """
+    x, w, b, stride, pad, Ho, Wo = _check("conv_forward_fast", x, w, b, conv_param)
+    N, C = x.shape[:2]
+    F, _, HH, WW = w.shape
+    K, L = C * HH * WW, Ho * Wo
+    w_mat = w.reshape(F, K)
+    out = np.empty((N, F, L), dtype=x.dtype)
+    keep = N * K * L * x.dtype.itemsize <= CACHE_BYTES
+    cols = []
+    for start, stop in _chunks(N, K * L * x.dtype.itemsize):
+        part = _unfold(x[start:stop], HH, WW, stride, pad, Ho, Wo)
+        np.matmul(w_mat, part, out=out[start:stop])  # (F, K) @ (n, K, L) -> (n, F, L)
+        if keep:
+            cols.append(part)
+    out += b[:, None]
+    return out.reshape(N, F, Ho, Wo), (x, w, stride, pad, cols if keep else None)
+
+
+def conv_backward_fast(dout, cache, need_dx=True):
+    """Backward pass of conv_forward_fast: matrix products, then one slice-add per filter offset.
+
+    Args:
+        dout: upstream gradient.
+        cache: from conv_forward_fast.
+        need_dx: False skips dx (returned as None), as for a net's first layer, whose x is data.
+
+    Returns:
+        (dx, dw, db).
+
+    Shape:
+        dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
+    """
+    x, w, stride, pad, cols = cache
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    K = C * HH * WW
+    Ho, Wo = (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
+    L = Ho * Wo
+    dout = upstream("conv_backward_fast", dout, (N, F, Ho, Wo), x.dtype)
+    d = np.ascontiguousarray(dout).reshape(N, F, L)
+    db = d.sum(axis=(0, 2))
+    dw = np.zeros((F, K), dtype=x.dtype)
+    dx = np.empty((N, C, H, W), dtype=x.dtype) if need_dx else None
+    w_cols = w.reshape(F, K).T  # (K, F)
+    for i, (start, stop) in enumerate(_chunks(N, K * L * x.dtype.itemsize)):
+        d_part = d[start:stop]
+        part = cols[i] if cols is not None else _unfold(x[start:stop], HH, WW, stride, pad, Ho, Wo)
+        dw += np.matmul(d_part, part.transpose(0, 2, 1)).sum(axis=0)  # sum_n (F, L) @ (L, K)
+        if need_dx:
+            n = stop - start
+            dcols = np.matmul(w_cols, d_part).reshape(n, C, HH, WW, Ho, Wo)  # every patch's gradient
+            # Output (i, j) saw input (i*stride + di, j*stride + dj) through offset (di, dj); for one
+            # offset those inputs are distinct, so one slice-add per offset scatters exactly.
+            dxpad = np.zeros((n, C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
+            for di in range(HH):
+                for dj in range(WW):
+                    dxpad[:, :, di:di + stride * (Ho - 1) + 1:stride, dj:dj + stride * (Wo - 1) + 1:stride] += \
+                        dcols[:, :, di, dj]
+            dx[start:stop] = dxpad[:, :, pad:pad + H, pad:pad + W]
+    return dx, dw.reshape(w.shape), db

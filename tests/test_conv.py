@@ -1,0 +1,129 @@
+"""Tests for layers.conv: naive and fast convolution, geometry errors, chunking."""
+
+import functools
+
+import numpy as np
+import pytest
+
+import layers.conv as conv_module
+from gradcheck import rel_error
+from harness import assert_backward_matches_numeric, assert_dtype_preserved, assert_pure
+from layers import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
+from layers.conv import conv_output_size
+
+pytestmark = pytest.mark.conv
+
+# Naive and fast sum the same products in different orders (float64).
+NAIVE_FAST_RTOL = 1e-9
+
+GEOMETRIES = [  # x shape, w shape, stride, pad
+    ((2, 3, 7, 7), (4, 3, 3, 3), 1, 1),
+    ((3, 2, 9, 9), (5, 2, 3, 3), 2, 1),
+    ((2, 3, 9, 9), (2, 3, 5, 5), 2, 0),
+    ((2, 1, 6, 6), (3, 1, 1, 1), 1, 0),
+    ((1, 2, 7, 6), (2, 2, 3, 2), 1, 0),
+    ((2, 2, 5, 5), (3, 2, 3, 3), 3, 2),
+]
+
+
+def _inputs(x_shape, w_shape, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal(x_shape).astype(dtype), "w": rng.standard_normal(w_shape).astype(dtype),
+            "b": rng.standard_normal(w_shape[0]).astype(dtype)}
+
+
+def _named(fn, **kwargs):
+    wrapped = functools.partial(fn, **kwargs)
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad", GEOMETRIES)
+def test_fast_matches_naive(x_shape, w_shape, stride, pad):
+    """Forward outputs and dx, dw, db of the fast version equal the naive loops to 1e-9."""
+    inp = _inputs(x_shape, w_shape)
+    param = {"stride": stride, "pad": pad}
+    out_naive, cache_naive = conv_forward_naive(**inp, conv_param=param)
+    out_fast, cache_fast = conv_forward_fast(**inp, conv_param=param)
+    assert out_fast.shape == out_naive.shape and out_fast.flags.c_contiguous
+    assert rel_error(out_fast, out_naive) < NAIVE_FAST_RTOL
+    dout = np.random.default_rng(1).standard_normal(out_naive.shape)
+    for slow, fast in zip(conv_backward_naive(dout, cache_naive), conv_backward_fast(dout, cache_fast)):
+        assert rel_error(fast, slow) < NAIVE_FAST_RTOL
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad", GEOMETRIES[:3])
+@pytest.mark.parametrize("version", ["naive", "fast"])
+def test_conv_backward_matches_numeric_gradient(x_shape, w_shape, stride, pad, version):
+    """dx, dw and db match centered differences, for both versions."""
+    forward, backward = {"naive": (conv_forward_naive, conv_backward_naive),
+                         "fast": (conv_forward_fast, conv_backward_fast)}[version]
+    assert_backward_matches_numeric(_named(forward, conv_param={"stride": stride, "pad": pad}), backward,
+                                    _inputs(x_shape, w_shape, seed=2))
+
+
+def test_output_formula_on_the_course_shape():
+    """x (100, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1 gives (100, 25, 16, 16)."""
+    assert conv_output_size("f", 31, 3, 2, 1) == 16
+    out, _ = conv_forward_fast(np.zeros((2, 3, 31, 31)), np.zeros((25, 3, 3, 3)), np.ones(25), {"stride": 2, "pad": 1})
+    assert out.shape == (2, 25, 16, 16) and np.all(out == 1.0)
+
+
+def test_chunked_and_recomputed_paths_give_the_same_results(monkeypatch):
+    """With a tiny chunk budget and no cached patches, results equal the one-chunk path exactly."""
+    inp = _inputs((5, 2, 6, 6), (3, 2, 3, 3), seed=3)
+    param = {"stride": 1, "pad": 1}
+    out, cache = conv_forward_fast(**inp, conv_param=param)
+    dout = np.random.default_rng(4).standard_normal(out.shape)
+    grads = conv_backward_fast(dout, cache)
+    assert cache[-1] is not None and len(cache[-1]) == 1
+    monkeypatch.setattr(conv_module, "CHUNK_BYTES", 2 * 18 * 36 * 8)  # two images per chunk
+    monkeypatch.setattr(conv_module, "CACHE_BYTES", 0)  # backward unfolds again
+    out2, cache2 = conv_forward_fast(**inp, conv_param=param)
+    assert cache2[-1] is None
+    np.testing.assert_array_equal(out2, out)
+    for a, b in zip(conv_backward_fast(dout, cache2), grads):
+        np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_conv_fast_can_skip_dx():
+    """need_dx=False returns None for dx and the same dw and db."""
+    inp = _inputs((2, 2, 5, 5), (3, 2, 3, 3))
+    out, cache = conv_forward_fast(**inp, conv_param={"stride": 1, "pad": 1})
+    dout = np.ones_like(out)
+    dx, dw, db = conv_backward_fast(dout, cache)
+    none, dw2, db2 = conv_backward_fast(dout, cache, need_dx=False)
+    assert none is None and dx.shape == inp["x"].shape
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
+@pytest.mark.parametrize("forward, backward", [(conv_forward_naive, conv_backward_naive),
+                                               (conv_forward_fast, conv_backward_fast)], ids=["naive", "fast"])
+def test_conv_is_pure_and_keeps_float32(forward, backward):
+    """Inputs, dout and the cache stay unchanged; float32 stays float32."""
+    wrapped = _named(forward, conv_param={"stride": 1, "pad": 1})
+    assert_pure(wrapped, backward, _inputs((2, 2, 5, 5), (3, 2, 3, 3)))
+    assert_dtype_preserved(wrapped, backward, _inputs((2, 2, 5, 5), (3, 2, 3, 3), dtype=np.float32))
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+def test_bad_geometry_names_every_number(forward):
+    """A filter that does not fit, one larger than the input, or a channel mismatch is refused."""
+    name = forward.__name__
+    inp = _inputs((2, 3, 8, 8), (4, 3, 3, 3))
+    with pytest.raises(ValueError, match=rf"{name}: the filter does not fit along H: \(H \+ 2 \* pad - filter\) / stride = "
+                                         r"\(8 \+ 2 \* 0 - 3\) / 2 = 5/2 is not a whole number"):
+        forward(**inp, conv_param={"stride": 2, "pad": 0})
+    with pytest.raises(ValueError, match=rf"{name}: the filter \(9 along H\) is larger than the padded input \(H = 8 \+ 2 \* pad 0 = 8\)"):
+        forward(inp["x"], np.zeros((4, 3, 9, 9)), inp["b"], {"stride": 1, "pad": 0})
+    with pytest.raises(ValueError, match=rf"{name}: x has 3 channels \(shape \(2, 3, 8, 8\)\) but w has 2 \(shape \(4, 2, 3, 3\)\)"):
+        forward(inp["x"], np.zeros((4, 2, 3, 3)), inp["b"], {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match=rf"{name}: b must have shape \(4,\), one bias per filter"):
+        forward(inp["x"], inp["w"], np.zeros(3), {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match=rf"{name}: conv_param\['stride'\] must be an int >= 1, got 0"):
+        forward(**inp, conv_param={"stride": 0, "pad": 1})
+    with pytest.raises(ValueError, match=rf"{name}: conv_param has unknown key\(s\) \['padding'\]"):
+        forward(**inp, conv_param={"stride": 1, "padding": 1})
+    with pytest.raises(ValueError, match=rf"{name}: x must be 4-D, got shape \(3, 8, 8\)"):
+        forward(inp["x"][0], inp["w"], inp["b"], {"stride": 1, "pad": 1})
