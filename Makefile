@@ -18,6 +18,7 @@ train: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.train_epoch $(ARGS)
 	$(PY) -m benchmarks.batchnorm
+	$(PY) -m benchmarks.conv
 
 # Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...]
 DATASET ?= cifar10

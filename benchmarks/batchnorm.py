@@ -12,32 +12,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
+
+from benchmarks.common import median_interleaved, set_threads
 
 SIZES = [(100, 500), (1024, 4096)]
 QUICK_SIZES = [(8, 16)]
 
 
-def _time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def _torch_backward(x, gamma, dout, threads):
+def _torch():
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(threads)
+    return torch
+
+
+def _torch_backward(torch, x, gamma, dout):
     xt, gt, dt = torch.from_numpy(x), torch.from_numpy(gamma), torch.from_numpy(dout)
     _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(xt, gt, None, None, None, True, 0.1, 1e-5)
 
@@ -47,7 +40,7 @@ def _torch_backward(x, gamma, dout, threads):
     return run
 
 
-def bench(N, D, repeats, threads):
+def bench(N, D, repeats, torch):
     """Median seconds of the three backward passes at one size (None for torch when absent)."""
     from layers import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
 
@@ -58,30 +51,28 @@ def bench(N, D, repeats, threads):
     dout = rng.standard_normal((N, D)).astype(np.float32)
     _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
     runs = {"graph": lambda: batchnorm_backward(dout, cache), "alt": lambda: batchnorm_backward_alt(dout, cache)}
-    torch_run = _torch_backward(x, gamma, dout, threads)
-    if torch_run is not None:
-        runs["torch"] = torch_run
-    times = {k: [] for k in runs}
-    for _ in range(repeats):  # interleaved, one run of each per round
-        for k, fn in runs.items():
-            times[k] += _time(fn, 1)
-    return {k: statistics.median(v) for k, v in times.items()}
+    if torch is not None:
+        runs["torch"] = _torch_backward(torch, x, gamma, dout)
+    return median_interleaved(runs, repeats)
 
 
 def main(argv=None):
     """Run the benchmark and print a Markdown table; returns 0."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.batchnorm", description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=20, help="timed runs of each backward pass per size")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for torch")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for BLAS and torch")
     p.add_argument("--quick", action="store_true", help="one tiny size, for the smoke test")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
-    print(f"batchnorm backward, float32, median of {args.repeats}.\n")
+    torch = _torch()
+    threads = set_threads(args.threads, torch)
+    print(f"batchnorm backward, float32, median of {args.repeats}; "
+          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.\n")
     print("| N x D | graph (ms) | alt (ms) | graph / alt | PyTorch (ms) | alt / PyTorch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for N, D in (QUICK_SIZES if args.quick else SIZES):
-        t = bench(N, D, args.repeats, args.threads)
+        t = bench(N, D, args.repeats, torch)
         torch_ms = f"{1e3 * t['torch']:.3f}" if "torch" in t else "not installed"
         versus = f"{t['alt'] / t['torch']:.2f}x" if "torch" in t else "-"
         print(f"| {N} x {D} | {1e3 * t['graph']:.3f} | {1e3 * t['alt']:.3f} | {t['graph'] / t['alt']:.2f}x | "

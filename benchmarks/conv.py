@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import tracemalloc
 
 import numpy as np
+
+from benchmarks.common import median_interleaved, set_threads
 
 CONV_SHAPES = {"course": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1), "training": ((64, 32, 28, 28), (64, 32, 3, 3), 1, 1)}
 POOL_SHAPES = {"course": (100, 3, 32, 32), "training": (64, 64, 28, 28)}
@@ -30,30 +31,11 @@ NAIVE_IMAGES = 4
 TARGETS = {("conv", "course"): 0.9, ("conv", "training"): 1.2, ("pool", "course"): 1.5, ("pool", "training"): 1.5}
 
 
-# Pause before each timed run: OpenMP (PyTorch) and OpenBLAS worker threads keep spinning for a
-# while after a call, and would otherwise steal the cores from whichever side runs next.
-SETTLE_SECONDS = 0.05
-
-
-def _median_interleaved(fns, repeats):
-    for fn in fns.values():
-        fn()  # warm-up
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            time.sleep(SETTLE_SECONDS)
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def _torch(threads):
+def _torch():
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(threads)
     return torch
 
 
@@ -84,7 +66,7 @@ def conv_case(x_shape, w_shape, stride, pad, repeats, torch):
             xt.grad = wt.grad = bt.grad = None
 
         fns["torch"] = theirs
-    times = _median_interleaved(fns, repeats)
+    times = median_interleaved(fns, repeats)
     k = min(NAIVE_IMAGES, x.shape[0])
     t0 = time.perf_counter()
     _, cache = conv_forward_naive(x[:k], w, b, param)
@@ -119,7 +101,7 @@ def pool_case(x_shape, repeats, torch):
             xt.grad = None
 
         fns["torch"] = theirs
-    return _median_interleaved(fns, repeats)
+    return median_interleaved(fns, repeats)
 
 
 def main(argv=None):
@@ -131,9 +113,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
-    torch = _torch(args.threads)
-    print(f"Convolution and max pooling, float32, forward + backward, median of {args.repeats}, "
-          f"{args.threads} thread(s).\n")
+    torch = _torch()
+    threads = set_threads(args.threads, torch)
+    print(f"Convolution and max pooling, float32, forward + backward, median of {args.repeats}; "
+          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.\n")
     print("| conv | x, w, stride, pad | fast (ms) | naive (ms, scaled) | naive / fast | PyTorch (ms) | fast / PyTorch "
           "| target | fast forward peak (MB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

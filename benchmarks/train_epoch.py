@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from benchmarks.common import set_threads
+
 # name: (input_dim, hidden_dims, num_classes, batch_size, num_samples)
 CONFIGS = {
     "course": (64, [128, 64], 10, 50, 1257),  # `make train` on the digits
@@ -31,12 +33,6 @@ QUICK = {"quick": (20, [16], 4, 8, 40)}
 TARGET_RATIO = 1.0
 
 
-def _set_threads(threads):
-    # BLAS reads these at import time, so the benchmark sets them before importing numpy's users.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
-
-
 def _solver_epoch(model, data, batch_size, seed):
     from solver import Solver
 
@@ -44,12 +40,17 @@ def _solver_epoch(model, data, batch_size, seed):
            num_epochs=1, num_train_samples=1, verbose=False, seed=seed).train()
 
 
-def _torch_setup(input_dim, hidden_dims, num_classes, threads):
+def _torch():
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(threads)
+    return torch
+
+
+def _torch_setup(torch, input_dim, hidden_dims, num_classes):
+    if torch is None:
+        return None
     dims = [input_dim, *hidden_dims, num_classes]
     layers = []
     for i in range(len(dims) - 1):
@@ -72,7 +73,7 @@ def _torch_epoch(torch_parts, X, y, order, batch_size):
         opt.step()
 
 
-def bench_config(name, spec, repeats, threads):
+def bench_config(name, spec, repeats, torch):
     """Median seconds per epoch for ours and for PyTorch (None without torch)."""
     from solver import FullyConnectedNet
 
@@ -82,9 +83,8 @@ def bench_config(name, spec, repeats, threads):
     y = rng.integers(0, num_classes, n)
     model = FullyConnectedNet(hidden_dims, input_dim=input_dim, num_classes=num_classes, weight_scale="he", seed=0)
     data = {"X_train": X, "y_train": y, "X_val": X[:1], "y_val": y[:1]}
-    torch_parts = _torch_setup(input_dim, hidden_dims, num_classes, threads)
+    torch_parts = _torch_setup(torch, input_dim, hidden_dims, num_classes)
     if torch_parts is not None:
-        torch = torch_parts[0]
         X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
 
     ours, theirs = [], []
@@ -114,15 +114,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
-    _set_threads(args.threads)
+    torch = _torch()
+    threads = set_threads(args.threads, torch)
     configs = QUICK if args.quick else (CONFIGS if args.config == "all" else {args.config: CONFIGS[args.config]})
 
-    print(f"One training epoch, float32, Adam, {args.threads} thread(s), median of {args.repeats}.")
+    print(f"One training epoch, float32, Adam, median of {args.repeats}; "
+          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.")
     print(f"Target: ours / PyTorch <= {TARGET_RATIO:.1f}x\n")
     print("| config | net | samples | batch | ours (ms) | PyTorch (ms) | ratio | samples/s (ours) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, spec in configs.items():
-        ours, theirs, n = bench_config(name, spec, args.repeats, args.threads)
+        ours, theirs, n = bench_config(name, spec, args.repeats, torch)
         input_dim, hidden_dims, num_classes, batch_size, _ = spec
         net = "-".join(str(d) for d in (input_dim, *hidden_dims, num_classes))
         torch_cell = f"{1e3 * theirs:.1f}" if theirs else "not installed"

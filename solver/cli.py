@@ -39,7 +39,9 @@ _LARGE = {"hidden_dims": [256, 128], "epochs": 8, "batch_size": 100, "lr_schedul
           "cnn_epochs": 3}
 DATASET_DEFAULTS = {"digits": _SMALL, "spiral": _SMALL, "mnist": _LARGE, "fashion-mnist": _LARGE,
                     "cifar10": {**_LARGE, "epochs": 10, "batch_size": 200, "cnn_epochs": 5}}
+# ThreeLayerConvNet defaults of the command (the class's own defaults are the course's).
 CNN_HIDDEN_DIM = 100
+CNN_FILTERS = 32
 
 
 def _weight_scale(text):
@@ -77,7 +79,7 @@ def build_parser():
     """
     p = argparse.ArgumentParser(
         prog="python -m solver",
-        description="Train a fully connected net and write a run folder with history.png, "
+        description="Train a fully connected or convolutional net and write a run folder with history.png, "
                     "metrics.json and model.npz.",
         formatter_class=_HelpFormatter)
     p.add_argument("--dataset", choices=DATASETS, default="digits",
@@ -91,8 +93,8 @@ def build_parser():
                         "affine), for the image datasets")
     p.add_argument("--hidden-dims", type=int, nargs="*", default=None, metavar="H",
                    help="hidden layer sizes; none for a softmax classifier (default: 128 64 for digits and "
-                        "spiral, 256 128 for the others); with --model cnn the first is the hidden layer (default 100)")
-    p.add_argument("--filters", type=int, default=32, help="convolution filters (--model cnn)")
+                        "spiral, 256 128 for the others); with --model cnn exactly one, the hidden layer (default 100)")
+    p.add_argument("--filters", type=int, default=None, help="convolution filters (--model cnn; default: 32)")
     p.add_argument("--filter-size", type=int, default=None,
                    help="convolution filter size, odd (--model cnn; default: 3 for digits, 5 for the others)")
     p.add_argument("--update-rule", choices=sorted(UPDATE_RULES), default="adam", help="update rule")
@@ -180,11 +182,21 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     defaults = dict(DATASET_DEFAULTS[args.dataset])
-    cnn_epochs = defaults.pop("cnn_epochs")
+    cnn_epochs, cnn_filter_size = defaults.pop("cnn_epochs"), defaults.pop("filter_size")
     if args.model == "cnn":
         if args.dataset == "spiral":
             parser.error("--model cnn needs images; the spiral set is points in the plane (use --model fc)")
+        if args.hidden_dims is not None and len(args.hidden_dims) != 1:
+            parser.error(f"--model cnn has one hidden layer: give --hidden-dims exactly one size, got {args.hidden_dims}")
+        if args.normalization != "none" or args.dropout_keep_ratio != 1.0:
+            parser.error("--normalization and --dropout-keep-ratio apply to --model fc only "
+                         f"(got --normalization {args.normalization} --dropout-keep-ratio {args.dropout_keep_ratio})")
         defaults["epochs"] = cnn_epochs
+        defaults["hidden_dims"] = [CNN_HIDDEN_DIM]
+        defaults["filters"] = CNN_FILTERS
+        defaults["filter_size"] = cnn_filter_size
+    elif args.filters is not None or args.filter_size is not None:
+        parser.error("--filters and --filter-size apply to --model cnn only")
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -206,7 +218,7 @@ def main(argv=None):
         if args.model == "cnn":
             model = ThreeLayerConvNet(input_dim=data["X_train"].shape[1:], num_filters=args.filters,
                                       filter_size=args.filter_size,
-                                      hidden_dim=args.hidden_dims[0] if args.hidden_dims else CNN_HIDDEN_DIM,
+                                      hidden_dim=args.hidden_dims[0],
                                       num_classes=num_classes, weight_scale=args.weight_scale, reg=args.reg,
                                       dtype=np.float32, seed=args.seed)
         else:

@@ -70,6 +70,10 @@ def test_help_documents_every_flag():
     (["--learning-rate", "-1"], "adam: config['learning_rate'] must be"),
     (["--update-rule", "adagrad"], "invalid choice: 'adagrad'"),
     (["--hidden-dims", "0"], "hidden_dims entries must be a positive int, got 0"),
+    (["--model", "cnn", "--hidden-dims", "100", "50"], "give --hidden-dims exactly one size, got [100, 50]"),
+    (["--model", "cnn", "--normalization", "batchnorm"], "apply to --model fc only"),
+    (["--filters", "8"], "--filters and --filter-size apply to --model cnn only"),
+    (["--model", "cnn", "--filter-size", "4"], "filter_size must be odd so the padding keeps H and W, got 4"),
 ])
 def test_bad_flags_exit_2_with_a_clear_message(tmp_path, args, message):
     """Invalid values stop the command before training, with exit status 2 and the reason."""

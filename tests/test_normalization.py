@@ -15,6 +15,7 @@ from layers import (
     layernorm_backward,
     layernorm_forward,
 )
+from layers.normalization import normalized_input_grad
 
 pytestmark = pytest.mark.normalization
 
@@ -195,3 +196,24 @@ def test_affine_norm_relu_can_skip_the_input_gradient():
     assert partial[0] is None
     for a, b in zip(full[1:], partial[1:]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape, axis", [((6, 5), 0), ((4, 7), 1), ((3, 2, 10), 2), ((3, 4, 2, 5), (0, 2, 3))])
+def test_normalized_input_grad_is_the_gradient_through_the_normalization(shape, axis):
+    """The closed form equals the numeric gradient of x -> (x - mean) / sqrt(var + eps) along any axes."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape) * 3 + 1
+    eps = 1e-5
+
+    def normalize(v):
+        mean = v.mean(axis=axis, keepdims=True)
+        return (v - mean) / np.sqrt(v.var(axis=axis, keepdims=True) + eps)
+
+    def forward(v):
+        return normalize(v), v
+
+    def backward(dxhat, v):
+        std = np.sqrt(v.var(axis=axis, keepdims=True) + eps)
+        return normalized_input_grad(dxhat, normalize(v), std, axis)
+
+    assert_backward_matches_numeric(forward, backward, {"x": x})

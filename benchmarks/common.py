@@ -1,0 +1,101 @@
+"""What every benchmark shares: thread control and interleaved timing.
+
+Thread counts: numpy's BLAS (OpenBLAS in the PyPI wheels) starts one thread per core when it
+is loaded, before any benchmark could set OPENBLAS_NUM_THREADS, so `set_threads` calls
+OpenBLAS's own setter on every OpenBLAS library loaded in the process, and PyTorch's
+`set_num_threads`, so both sides run with the same count.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import statistics
+import time
+
+__all__ = ["set_threads", "blas_libraries", "median_interleaved", "SETTLE_SECONDS"]
+
+# Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
+# interface with and without the scipy_ prefix).
+_SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads64_",
+            "scipy_openblas_set_num_threads")
+_GETTERS = ("openblas_get_num_threads", "openblas_get_num_threads64_", "scipy_openblas_get_num_threads64_",
+            "scipy_openblas_get_num_threads")
+
+# Pause before each timed run: OpenMP (PyTorch) and OpenBLAS worker threads keep spinning for a
+# while after a call, and would otherwise steal the cores from whichever side runs next.
+SETTLE_SECONDS = 0.05
+
+
+def blas_libraries():
+    """Paths of the OpenBLAS libraries loaded in this process once numpy is (Linux; empty elsewhere).
+
+    Returns:
+        sorted list of str.
+    """
+    import numpy  # noqa: F401  (loads numpy's BLAS)
+
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return []
+    return sorted(paths)
+
+
+def _first(lib, names):
+    for name in names:
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            return fn
+    return None
+
+
+def set_threads(threads, torch=None):
+    """Use `threads` threads in numpy's BLAS and, when given, in torch.
+
+    Args:
+        threads: int >= 1.
+        torch: the imported torch module, or None.
+
+    Returns:
+        dict with "blas": the thread counts the OpenBLAS libraries report afterwards (empty when
+        none was found, e.g. off Linux or with another BLAS), and "torch": torch's count or None.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"set_threads: threads must be an int >= 1, got {threads!r}.")
+    counts = []
+    for path in blas_libraries():
+        lib = ctypes.CDLL(path)
+        setter, getter = _first(lib, _SETTERS), _first(lib, _GETTERS)
+        if setter is None or getter is None:
+            continue
+        setter.restype = None
+        setter(ctypes.c_int(threads))
+        counts.append(int(getter()))
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return {"blas": counts, "torch": torch.get_num_threads() if torch is not None else None}
+
+
+def median_interleaved(fns, repeats):
+    """Median wall time of each function, the functions taking turns so noise hits all alike.
+
+    Args:
+        fns: dict name -> callable with no arguments.
+        repeats: timed runs of each, after one untimed warm-up run of each.
+
+    Returns:
+        dict name -> median seconds.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"median_interleaved: repeats must be an int >= 1, got {repeats!r}.")
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            time.sleep(SETTLE_SECONDS)
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
