@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test train bench download venv clean
+.PHONY: test train bench gradcheck download venv clean
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -19,6 +19,11 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.train_epoch $(ARGS)
 	$(PY) -m benchmarks.batchnorm
 	$(PY) -m benchmarks.conv
+	$(PY) -m benchmarks.gradcheck
+
+# Check every registered layer and net against centered differences: make gradcheck [ARGS="--mode full"]
+gradcheck: $(STAMP)
+	$(PY) -m gradcheck $(ARGS)
 
 # Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...]
 DATASET ?= cifar10

@@ -1,4 +1,4 @@
-"""Checks that every layer's tests share: numeric gradients, purity and dtype preservation.
+"""Checks that every layer's tests share: gradients through check_layer, purity, dtype preservation.
 
 Each assertion's message names the layer, the argument, the worst index, and got vs expected.
 """
@@ -9,42 +9,11 @@ import copy
 
 import numpy as np
 
-from gradcheck import eval_numerical_gradient_array
+from gradcheck import RTOL, check_layer
 
-# Largest accepted rel_error between an analytic gradient and the centered difference in
-# float64 with h = 1e-5: the difference's truncation error is O(h^2) ~ 1e-10 relative and its
-# rounding error ~ eps / h ~ 1e-11, so a correct backward lands near 1e-9 or below.
-GRAD_RTOL = 1e-7
-# The step eval_numerical_gradient_array uses by default.
-NUMERIC_H = 1e-5
-
-
-# Rounding noise of a centered difference is absolute, not relative: for a scalar f it is about
-# eps * |f| / h, and for sum(f(x) * df) at most eps * sum(|f(x)| * |df|) / h. A gradient element
-# far smaller than that noise (batchnorm's dx has such elements; the bias before a batchnorm has
-# an exactly zero gradient) cannot be judged by its relative error alone, so checks allow an
-# absolute floor of this many times the bound, on top of the relative tolerance GRAD_RTOL.
-ROUNDING_SAFETY = 10
-EPS = np.finfo(np.float64).eps
-
-
-def assert_close_to_numeric(name, analytic, numeric, atol, rtol=GRAD_RTOL):
-    """|a - n| <= atol + rtol * max(|a|, |n|) elementwise, with a message naming the worst element."""
-    analytic = np.asarray(analytic, dtype=np.float64)
-    diff = np.abs(analytic - numeric)
-    allowed = atol + rtol * np.maximum(np.abs(analytic), np.abs(numeric))
-    if np.any(diff > allowed):
-        worst = np.unravel_index(np.argmax(diff - allowed), diff.shape) if diff.ndim else ()
-        raise AssertionError(
-            f"{name}: {int(np.sum(diff > allowed))} element(s) off; worst index {worst}: analytic "
-            f"{analytic[worst]!r} vs numeric {numeric[worst]!r}, |diff| {diff[worst]:.2e} > "
-            f"allowed {allowed[worst]:.2e} (atol {atol:.1e}, rtol {rtol:.0e})")
-
-
-def assert_scalar_gradient_close(name, analytic, numeric, f_value, h=1e-5, rtol=GRAD_RTOL):
-    """The check above for the gradient of a scalar f (a loss): atol from eps * max(1, |f|) / h."""
-    atol = ROUNDING_SAFETY * EPS * max(1.0, abs(float(f_value))) / h
-    assert_close_to_numeric(name, analytic, numeric, atol, rtol)
+# Relative tolerance of the gradient checks: check_layer's default (a correct float64 backward
+# lands near 1e-9; a bug is off by far more).
+GRAD_RTOL = RTOL
 
 
 def as_tuple(grads):
@@ -58,35 +27,27 @@ def random_dout(out, seed):
 
 
 def assert_backward_matches_numeric(forward, backward, inputs, params=None, seed=0, tol=GRAD_RTOL):
-    """Every gradient from backward matches eval_numerical_gradient_array on that input.
+    """check_layer in full mode passes: every gradient element matches its centered difference
+    (float64), no element sits on a kink, and every side check holds.
 
     Args:
         forward, backward: the layer pair.
         inputs: dict of argument name -> float64 array, in forward's positional order.
         params: keyword arguments for forward that are not differentiated.
+        seed: seeds the upstream gradient.
+        tol: the relative tolerance.
+
+    Returns:
+        the analytic gradients for that upstream gradient, as a tuple.
     """
     params = params or {}
-    names = list(inputs)
-    values = [inputs[n].copy() for n in names]
-    out, cache = forward(*values, **params)
+    out, cache = forward(*[v.copy() for v in inputs.values()], **params)
     dout = random_dout(out, seed)
-    grads = as_tuple(backward(dout, cache))
-    assert len(grads) == len(names), (
-        f"{backward.__name__} returned {len(grads)} gradients for inputs {names}")
-    for i, name in enumerate(names):
-
-        def f(v, i=i):
-            args = list(values)
-            args[i] = v
-            return forward(*args, **params)[0]
-
-        numeric = eval_numerical_gradient_array(f, values[i].copy(), dout)
-        analytic = grads[i]
-        assert np.shape(analytic) == values[i].shape, (
-            f"{backward.__name__}: d{name} has shape {np.shape(analytic)}, expected {values[i].shape}")
-        atol = ROUNDING_SAFETY * EPS * float(np.sum(np.abs(out) * np.abs(dout))) / NUMERIC_H
-        assert_close_to_numeric(f"{backward.__name__}: d{name}", analytic, numeric, atol, tol)
-    return grads
+    report = check_layer(forward, backward, inputs, params=params, dout=dout, seed=seed, mode="full", rtol=tol)
+    report.assert_ok()
+    kinks = {r.name: r.kinks[:3] for r in report.inputs if r.kinks}
+    assert not kinks, f"{report.target}: inputs on a kink {kinks}; draw them clear of kinks\n{report}"
+    return as_tuple(backward(dout, cache))
 
 
 def _snapshot(obj):

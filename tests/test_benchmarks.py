@@ -64,3 +64,14 @@ def test_median_interleaved_runs_each_function_once_per_round_plus_warm_up():
     assert set(medians) == {"a", "b"} and all(v >= 0 for v in medians.values())
     with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
         median_interleaved({}, 0)
+
+
+def test_gradcheck_benchmark_runs_and_prints_both_parts():
+    """`python -m benchmarks.gradcheck --quick` exits 0 with the cost table and the detection table."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gradcheck", "--quick", "--seeds", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("| full | passed |") for line in lines)
+    assert any(line.startswith("| fast | passed |") for line in lines)
+    assert sum(line.startswith("| 1e-05 |") or line.startswith("| 1 |") for line in lines) == 2

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from data import load_digits
-from gradcheck import eval_numerical_gradient
-from harness import assert_scalar_gradient_close
+from gradcheck import check_model
 from solver import Solver, ThreeLayerConvNet, load_model, save_model
 
 pytestmark = pytest.mark.cnn
@@ -26,11 +25,8 @@ def test_three_layer_convnet_gradients_match_numeric(reg):
     model = _small_net(reg)
     for k in ("b1", "b2", "b3"):  # nonzero biases keep pre-activations off relu's kink
         model.params[k] = model.params[k] + rng.uniform(-0.3, 0.3, model.params[k].shape)
-    loss, grads = model.loss(X, y)
-    for name, param in model.params.items():
-        numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], param, verbose=False)
-        assert grads[name].shape == param.shape
-        assert_scalar_gradient_close(f"ThreeLayerConvNet d{name}", grads[name], numeric, loss)
+    report = check_model(model, X, y, mode="full").assert_ok()
+    assert all(not r.kinks and r.checked == r.shape_size for r in report.inputs), str(report)
 
 
 def test_shapes_defaults_and_initial_loss():

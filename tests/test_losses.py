@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gradcheck import eval_numerical_gradient, rel_error
+from gradcheck import check_loss, eval_numerical_gradient, rel_error
 from harness import GRAD_RTOL
 from layers import softmax_loss, svm_loss
 
@@ -30,12 +30,14 @@ def _scores(N, C, seed=0, dtype=np.float64):
 @pytest.mark.parametrize("loss_fn", LOSSES)
 @pytest.mark.parametrize("N, C", [(1, 2), (5, 3), (50, 10)])
 def test_loss_gradient_matches_numeric_gradient(loss_fn, N, C):
-    """dx matches the centered difference of the loss itself."""
+    """dx matches the centered difference of the loss (the course helper, and check_loss element by element)."""
     x, y = _scores(N, C)
     loss, dx = loss_fn(x, y)
     numeric = eval_numerical_gradient(lambda v: loss_fn(v, y)[0], x.copy(), verbose=False, h=LOSS_H)
     assert dx.shape == x.shape
     assert rel_error(dx, numeric) < GRAD_RTOL
+    report = check_loss(loss_fn, {"x": x}, params={"y": y}, mode="full").assert_ok()
+    assert not report["x"].kinks and report["x"].checked == N * C
 
 
 def test_softmax_loss_of_tiny_scores_is_log_c():

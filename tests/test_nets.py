@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck import eval_numerical_gradient
-from harness import assert_scalar_gradient_close
+from gradcheck import check_model
 from solver import FullyConnectedNet, TwoLayerNet
 
 pytestmark = pytest.mark.nets
@@ -29,15 +28,10 @@ def _check_grads(model, X, y):
     for name in model.params:
         if name.startswith("b"):
             model.params[name] = model.params[name] + rng.uniform(-0.3, 0.3, model.params[name].shape)
-    loss, grads = model.loss(X, y)
-    assert sorted(grads) == sorted(model.params)
-    for name, param in model.params.items():
-        def f(_):
-            return model.loss(X, y)[0]
-
-        numeric = eval_numerical_gradient(f, param, verbose=False)
-        assert grads[name].shape == param.shape and grads[name].dtype == param.dtype
-        assert_scalar_gradient_close(f"{type(model).__name__} d{name}", grads[name], numeric, loss)
+    report = check_model(model, X, y, mode="full")
+    report.assert_ok()
+    assert [r.name for r in report.inputs] == list(model.params)
+    assert all(not r.kinks and r.checked == r.shape_size for r in report.inputs), str(report)
 
 
 @pytest.mark.parametrize("reg", [0.0, 0.7])
