@@ -32,9 +32,11 @@ def relu_forward(x):
         x, out, mask: S
     """
     (x,), dtype = float_operands("relu_forward", x=x)
+    # BEGIN SOLUTION
     mask = x > 0
     # np.maximum rather than np.where(mask, x, 0): the same values (NaN stays NaN), many times faster.
     return scalar_if_0d(np.maximum(x, np.zeros((), dtype))), (mask, dtype)
+    # END SOLUTION
 
 
 def relu_backward(dout, cache):
@@ -52,7 +54,9 @@ def relu_backward(dout, cache):
     """
     mask, dtype = cache
     dout = upstream("relu_backward", dout, mask.shape, dtype)
+    # BEGIN SOLUTION
     return scalar_if_0d(dout * mask)
+    # END SOLUTION
 
 
 def leaky_relu_forward(x, negative_slope=0.01):

@@ -51,7 +51,9 @@ def affine_forward(x, w, b):
     M = w.shape[1]
     if b.shape != (M,):
         raise ValueError(f"{fn}: b must have shape ({M},) to match w of shape {w.shape}, got {b.shape}.")
+    # BEGIN SOLUTION
     out = x.reshape(N, D) @ w + b  # (N, M)
+    # END SOLUTION
     return out, (x, w)
 
 
@@ -78,7 +80,9 @@ def affine_backward(dout, cache, need_dx=True):
     x, w = cache
     N, M = x.shape[0], w.shape[1]
     dout = upstream("affine_backward", dout, (N, M), x.dtype)
+    # BEGIN SOLUTION
     dx = (dout @ w.T).reshape(x.shape) if need_dx else None  # (N, D) -> (N, d_1, ..., d_k)
     dw = x.reshape(N, -1).T @ dout  # (D, N) @ (N, M) -> (D, M)
     db = dout.sum(axis=0)  # (M,)
+    # END SOLUTION
     return dx, dw, db

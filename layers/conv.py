@@ -113,6 +113,7 @@ def conv_forward_naive(x, w, b, conv_param):
     x, w, b, stride, pad, Ho, Wo = _check("conv_forward_naive", x, w, b, conv_param)
     N, F = x.shape[0], w.shape[0]
     HH, WW = w.shape[2:]
+    # BEGIN SOLUTION
     xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
     for n in range(N):
@@ -121,6 +122,7 @@ def conv_forward_naive(x, w, b, conv_param):
                 for j in range(Wo):
                     patch = xpad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
                     out[n, f, i, j] = np.sum(patch * w[f]) + b[f]
+    # END SOLUTION
     return out, (x, w, b, conv_param)
 
 
@@ -147,6 +149,7 @@ def conv_backward_naive(dout, cache):
     dout = upstream("conv_backward_naive", dout, (N, F) + tuple(
         1 + (s + 2 * pad - k) // stride for s, k in zip(x.shape[2:], (HH, WW))), x.dtype)
     Ho, Wo = dout.shape[2:]
+    # BEGIN SOLUTION
     xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxpad = np.zeros_like(xpad)
     dw = np.zeros_like(w)
@@ -160,6 +163,7 @@ def conv_backward_naive(dout, cache):
                     dw[f] += dout[n, f, i, j] * xpad[n, :, rows, cols]
                     dxpad[n, :, rows, cols] += dout[n, f, i, j] * w[f]
     dx = dxpad[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+    # END SOLUTION
     return dx.copy(), dw, db
 
 

@@ -55,16 +55,20 @@ def dropout_forward(x, dropout_param):
     if mode not in ("train", "test"):
         raise ValueError(f"{fn}: dropout_param['mode'] must be 'train' or 'test', got {mode!r}.")
     if mode == "test":
+        # BEGIN SOLUTION
         return x.copy(), ("test", None)
+        # END SOLUTION
     rng = dropout_param.get("rng")
     if rng is None:
         rng = np.random.default_rng(dropout_param.get("seed"))
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"{fn}: dropout_param['rng'] must be a numpy Generator, got {type(rng).__name__}.")
+    # BEGIN SOLUTION
     keep = rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64) < p
     mask = keep.astype(x.dtype)
     mask *= x.dtype.type(1 / p)
     return x * mask, ("train", mask)
+    # END SOLUTION
 
 
 def dropout_backward(dout, cache):
@@ -83,6 +87,10 @@ def dropout_backward(dout, cache):
     mode, mask = cache
     dout = float_array("dropout_backward", "dout", dout)
     if mode == "test":
+        # BEGIN SOLUTION
         return dout.copy()
+        # END SOLUTION
     dout = upstream("dropout_backward", dout, mask.shape, mask.dtype)
+    # BEGIN SOLUTION
     return dout * mask
+    # END SOLUTION

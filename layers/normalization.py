@@ -56,11 +56,13 @@ def _check_param(fn, name, param, allowed):
 
 def _normalize(x, axis, eps):
     """(xhat, xc, mu, var, std) along ``axis``; the statistics keep their reduced axis."""
+    # BEGIN SOLUTION
     mu = x.mean(axis=axis, keepdims=True)
     xc = x - mu
     var = (xc * xc).mean(axis=axis, keepdims=True)
     std = np.sqrt(var + eps)
     return xc / std, xc, mu, var, std
+    # END SOLUTION
 
 
 def normalized_input_grad(dxhat, xhat, std, axis):
@@ -78,17 +80,21 @@ def normalized_input_grad(dxhat, xhat, std, axis):
     Shape:
         dxhat, xhat, dx: any shape S; std: S with the reduced axes of length 1
     """
+    # BEGIN SOLUTION
     dx = dxhat - dxhat.mean(axis=axis, keepdims=True)
     dx -= xhat * (dxhat * xhat).mean(axis=axis, keepdims=True)
     dx /= std
     return dx
+    # END SOLUTION
 
 
 def _closed_form_backward(dout, xhat, std, gamma, axis):
     """dx, dgamma, dbeta by the closed form in the module docstring (gamma per column)."""
+    # BEGIN SOLUTION
     dgamma = (dout * xhat).sum(axis=0)
     dbeta = dout.sum(axis=0)
     return normalized_input_grad(dout * gamma, xhat, std, axis), dgamma, dbeta
+    # END SOLUTION
 
 
 def batchnorm_forward(x, gamma, beta, bn_param):
@@ -134,16 +140,22 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     if mode == "train":
         if N < 2:
             raise ValueError(f"{fn}: train mode needs at least 2 samples to estimate a variance, got x of shape {x.shape}.")
+        # BEGIN SOLUTION
         xhat, xc, mu, var, std = _normalize(x, 0, eps)  # xhat, xc: (N, D); mu, var, std: (1, D)
         bn_param["running_mean"] = momentum * running["running_mean"] + (1 - momentum) * mu[0]
         bn_param["running_var"] = momentum * running["running_var"] + (1 - momentum) * var[0]
+        # END SOLUTION
     else:
+        # BEGIN SOLUTION
         std = np.sqrt(running["running_var"] + eps)[None, :]  # (1, D)
         xc = None
         xhat = (x - running["running_mean"]) / std
+        # END SOLUTION
         bn_param.setdefault("running_mean", running["running_mean"])
         bn_param.setdefault("running_var", running["running_var"])
+    # BEGIN SOLUTION
     out = gamma * xhat + beta
+    # END SOLUTION
     return out, (mode, xhat, xc, std, gamma)
 
 
@@ -173,6 +185,7 @@ def batchnorm_backward(dout, cache):
     dout = upstream("batchnorm_backward", dout, xhat.shape, xhat.dtype)
     if mode == "test":
         return _closed_form_test(dout, xhat, std, gamma)
+    # BEGIN SOLUTION
     N = dout.shape[0]
     dbeta = dout.sum(axis=0)                            # node 8: out = gamma * xhat + beta
     dgamma = (dout * xhat).sum(axis=0)
@@ -186,6 +199,7 @@ def batchnorm_backward(dout, cache):
     dxc = dxc + 2 * xc * dsq                            # node 3, second path into xc
     dmu = -dxc.sum(axis=0, keepdims=True)               # node 2, path into mu
     dx = dxc + dmu / N                                  # nodes 2 and 1: both paths into x
+    # END SOLUTION
     return dx, dgamma, dbeta
 
 
@@ -210,6 +224,7 @@ def batchnorm_backward_alt(dout, cache):
     # mean(dxhat xhat) = gamma dgamma / N: the closed form reuses the parameter gradients,
     #   dx = gamma / std * (dout - dbeta / N - xhat dgamma / N),
     # four passes over (N, D) into one buffer.
+    # BEGIN SOLUTION
     N = dout.shape[0]
     dbeta = dout.sum(axis=0)
     dgamma = np.einsum("nd,nd->d", dout, xhat)  # sum(dout * xhat, axis=0) without a temporary
@@ -217,12 +232,15 @@ def batchnorm_backward_alt(dout, cache):
     np.subtract(dout, dx, out=dx)
     dx -= dbeta / N
     dx *= gamma / std
+    # END SOLUTION
     return dx, dgamma, dbeta
 
 
 def _closed_form_test(dout, xhat, std, gamma):
     # In test mode mean and var are constants, so the layer is affine in x.
+    # BEGIN SOLUTION
     return dout * gamma / std, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+    # END SOLUTION
 
 
 def layernorm_forward(x, gamma, beta, ln_param):
@@ -248,8 +266,10 @@ def layernorm_forward(x, gamma, beta, ln_param):
     eps = _check_param(fn, "ln_param", ln_param, LN_KEYS)
     if x.shape[1] < 2:
         raise ValueError(f"{fn}: needs at least 2 features per sample to estimate a variance, got x of shape {x.shape}.")
+    # BEGIN SOLUTION
     xhat, _, _, _, std = _normalize(x, 1, eps)  # xhat: (N, D); std: (N, 1)
     return gamma * xhat + beta, (xhat, std, gamma)
+    # END SOLUTION
 
 
 def layernorm_backward(dout, cache):

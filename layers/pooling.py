@@ -71,12 +71,14 @@ def max_pool_forward_naive(x, pool_param):
     """
     x, ph, pw, stride, Ho, Wo = _check("max_pool_forward_naive", x, pool_param)
     N, C = x.shape[:2]
+    # BEGIN SOLUTION
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     for n in range(N):
         for c in range(C):
             for i in range(Ho):
                 for j in range(Wo):
                     out[n, c, i, j] = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw].max()
+    # END SOLUTION
     return out, (x, pool_param)
 
 
@@ -97,6 +99,7 @@ def max_pool_backward_naive(dout, cache):
     _, ph, pw, stride, Ho, Wo = _check("max_pool_backward_naive", x, pool_param)
     N, C = x.shape[:2]
     dout = upstream("max_pool_backward_naive", dout, (N, C, Ho, Wo), x.dtype)
+    # BEGIN SOLUTION
     dx = np.zeros_like(x)
     for n in range(N):
         for c in range(C):
@@ -106,6 +109,7 @@ def max_pool_backward_naive(dout, cache):
                     di, dj = np.unravel_index(np.argmax(window), window.shape)  # argmax: first maximum
                     dx[n, c, i * stride + di, j * stride + dj] += dout[n, c, i, j]
     return dx
+    # END SOLUTION
 
 
 def _window(x, di, dj, stride, Ho, Wo):

@@ -56,8 +56,10 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
             got = value.shape if isinstance(value, np.ndarray) else type(value).__name__
             raise ValueError(f"{fn}: {name} must have shape ({x.shape[1]},), one value per channel of x {x.shape}, "
                              f"got {got}.")
+    # BEGIN SOLUTION
     out_rows, cache = batchnorm_forward(_as_pixels(x), gamma, beta, bn_param)
     return _as_maps(out_rows, x.shape), (x.shape, cache)
+    # END SOLUTION
 
 
 def spatial_batchnorm_backward(dout, cache):
@@ -75,8 +77,10 @@ def spatial_batchnorm_backward(dout, cache):
     """
     shape, bn_cache = cache
     dout = upstream("spatial_batchnorm_backward", dout, shape, bn_cache[1].dtype)
+    # BEGIN SOLUTION
     dx_rows, dgamma, dbeta = batchnorm_backward_alt(_as_pixels(dout), bn_cache)
     return _as_maps(dx_rows, shape), dgamma, dbeta
+    # END SOLUTION
 
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
@@ -110,12 +114,14 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     if not isinstance(gn_param, dict) or set(gn_param) - {"eps"}:
         raise ValueError(f"{fn}: gn_param must be a dict with at most the key 'eps', got {gn_param!r}.")
     eps = real_number(fn, "gn_param['eps']", gn_param.get("eps", 1e-5), low=0.0)
+    # BEGIN SOLUTION
     grouped = x.reshape(N, G, (C // G) * H * W)  # (N, G, C/G * H * W)
     mu = grouped.mean(axis=2, keepdims=True)
     xc = grouped - mu
     std = np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)  # (N, G, 1)
     xhat = (xc / std).reshape(N, C, H, W)
     return gamma * xhat + beta, (G, xhat, std, gamma)
+    # END SOLUTION
 
 
 def spatial_groupnorm_backward(dout, cache):
@@ -134,8 +140,10 @@ def spatial_groupnorm_backward(dout, cache):
     G, xhat, std, gamma = cache
     dout = upstream("spatial_groupnorm_backward", dout, xhat.shape, xhat.dtype)
     N, C, H, W = xhat.shape
+    # BEGIN SOLUTION
     dgamma = (dout * xhat).sum(axis=(0, 2, 3), keepdims=True)
     dbeta = dout.sum(axis=(0, 2, 3), keepdims=True)
     dxhat = (dout * gamma).reshape(N, G, -1)
     dx = normalized_input_grad(dxhat, xhat.reshape(N, G, -1), std, axis=2)
     return dx.reshape(N, C, H, W), dgamma, dbeta
+    # END SOLUTION

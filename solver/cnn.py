@@ -123,6 +123,7 @@ class ThreeLayerConvNet:
         if y is not None:
             y = labels("ThreeLayerConvNet.loss", y, X.shape[0], self.num_classes)
         p = self.params
+        # BEGIN SOLUTION
         pooled, cache1 = conv_relu_pool_forward(X, p["W1"], p["b1"], self.conv_param, POOL)
         hidden, cache2 = affine_relu_forward(pooled, p["W2"], p["b2"])
         scores, cache3 = affine_forward(hidden, p["W3"], p["b3"])
@@ -139,4 +140,5 @@ class ThreeLayerConvNet:
             for k in ("W1", "W2", "W3"):
                 grads[k] += self.reg * p[k]
         return float(data_loss) + reg_loss, grads
+        # END SOLUTION
 

@@ -244,6 +244,7 @@ class FullyConnectedNet:
             scores: (N, C)
         """
         X, y = self._inputs(X, y)
+        # BEGIN SOLUTION
         mode = "test" if y is None else "train"
         L = self.num_layers
         caches, dropout_caches = [], []
@@ -293,6 +294,7 @@ class FullyConnectedNet:
             for i in range(1, L + 1):
                 grads[f"W{i}"] += self.reg * self.params[f"W{i}"]
         return float(data_loss) + reg_loss, grads
+        # END SOLUTION
 
 
 class TwoLayerNet(FullyConnectedNet):

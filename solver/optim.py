@@ -111,10 +111,12 @@ def sgd_momentum(w, dw, config=None):
     """
     fn = "sgd_momentum"
     config = _start(fn, w, dw, config, {"learning_rate": 1e-2, "momentum": 0.9})
+    # BEGIN SOLUTION
     v = config["velocity"] = _state(fn, config, "velocity", w)
     v *= config["momentum"]
     v -= config["learning_rate"] * dw
     return w + v, config
+    # END SOLUTION
 
 
 def nesterov(w, dw, config=None):
@@ -165,6 +167,7 @@ def rmsprop(w, dw, config=None):
     """
     fn = "rmsprop"
     config = _start(fn, w, dw, config, {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8})
+    # BEGIN SOLUTION
     rho = config["decay_rate"]
     cache = config["cache"] = _state(fn, config, "cache", w)
     cache *= rho
@@ -174,6 +177,7 @@ def rmsprop(w, dw, config=None):
     np.divide(dw, step, out=step)
     step *= config["learning_rate"]
     return np.subtract(w, step, out=step), config
+    # END SOLUTION
 
 
 def _adam_step(fn: str, w, dw, config):
@@ -189,6 +193,7 @@ def _adam_step(fn: str, w, dw, config):
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Integral) or t < 0:
         raise ValueError(f"{fn}: config['t'] must be a non-negative int (steps taken), got {t!r}.")
     t = config["t"] = int(t) + 1  # incremented before use, so the first step has t = 1
+    # BEGIN SOLUTION
     m = config["m"] = _state(fn, config, "m", w)
     v = config["v"] = _state(fn, config, "v", w)
     m *= b1
@@ -203,6 +208,7 @@ def _adam_step(fn: str, w, dw, config):
     np.divide(m, step, out=step)
     step *= config["learning_rate"] * root_c2 / (1 - b1**t)
     return step
+    # END SOLUTION
 
 
 def adam(w, dw, config=None):

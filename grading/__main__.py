@@ -1,0 +1,72 @@
+"""python -m grading {release,grade,autograder-zip,make-reference}: see --help of each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from grading import manifest
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split(":")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    release = commands.add_parser("release", help="write the student version (solutions stubbed)")
+    release.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
+    release.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
+    grade = commands.add_parser("grade", help="grade a submission with the graded tests")
+    grade.add_argument("submission", metavar="SUBMISSION_DIR", help="the folder the student handed in")
+    grade.add_argument("--results", metavar="PATH", help="write Gradescope's results.json here")
+    grade.add_argument("--timeout", type=float, default=manifest.TEST_TIMEOUT_S, metavar="S",
+                       help=f"seconds each test may run (default {manifest.TEST_TIMEOUT_S:g})")
+    grade.add_argument("--memory-mb", type=int, default=manifest.MEMORY_LIMIT_MB, metavar="MB",
+                       help=f"memory limit of the test process in MiB, 0 for none (default {manifest.MEMORY_LIMIT_MB})")
+    grade.add_argument("--log", metavar="PATH", help="keep the test process's own output in this file")
+    package = commands.add_parser("autograder-zip", help="package the autograder for Gradescope")
+    package.add_argument("out_zip", metavar="OUT.zip")
+    commands.add_parser("make-reference", help="regenerate grading/reference from the reference solution")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run one command; returns the exit code (0 done, 2 refused with a message)."""
+    args = _parser().parse_args(argv)
+    from grading.markers import MarkerError
+    from grading.reference import ReferenceError
+
+    try:
+        if args.command == "release":
+            from grading.release import release
+
+            result = release(args.out_dir, force=args.force)
+            stubbed = sum(len(v) for v in result.stubbed.values())
+            print(f"wrote the student version to {result.out_dir}: {len(result.files)} files, "
+                  f"{stubbed} solution regions stubbed in {len(result.stubbed)} files, "
+                  f"{result.hidden_regions} hidden test regions left out")
+        elif args.command == "grade":
+            from grading.grade import grade
+            from grading.results import table, write_results
+
+            outcome = grade(args.submission, timeout=args.timeout, memory_mb=args.memory_mb, log_path=args.log)
+            print(table(outcome))
+            if args.results:
+                print(f"results: {write_results(outcome, args.results)}")
+        elif args.command == "autograder-zip":
+            from grading.autograder import autograder_zip
+
+            names = autograder_zip(args.out_zip)
+            print(f"wrote {args.out_zip} ({len(names)} files); upload it as the Gradescope autograder")
+        else:
+            from grading.release import project_root
+            from grading.reference import write_reference
+
+            hashes = write_reference(project_root() / manifest.REFERENCE_DIR)
+            print(f"wrote {len(hashes)} reference files and {manifest.REFERENCE_HASHES}")
+    except (MarkerError, ReferenceError, ValueError, RuntimeError, OSError) as exc:
+        print(f"python -m grading {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

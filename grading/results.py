@@ -1,0 +1,85 @@
+"""Gradescope's results.json and the terminal score table, from a Grade.
+
+results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/) carries a
+top-level score, execution_time, output, visibility and stdout_visibility, and one entry per
+test with name, number, score, max_score, status, output and visibility.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+from grading import manifest
+
+
+def summary(grade) -> str:
+    """One paragraph: public tests passed, hidden tests' count, notes on the submission."""
+    public = [t for t in grade.tests if not t.hidden]
+    hidden = [t for t in grade.tests if t.hidden]
+    passed = sum(t.status == "passed" for t in public)
+    lines = [f"Public tests passed: {passed} of {len(public)}."]
+    if hidden:
+        lines.append(f"{len(hidden)} hidden tests are graded too; their results show once grades are published.")
+    lines.extend(grade.notes)
+    return "\n".join(lines)
+
+
+def to_gradescope(grade) -> dict:
+    """The results.json document for a Grade."""
+    tests = []
+    numbers: dict[str, int] = {}
+    files = []
+    for test in grade.tests:
+        if test.file not in files:
+            files.append(test.file)
+        numbers[test.file] = numbers.get(test.file, 0) + 1
+        tests.append({
+            "name": test.name,
+            "number": f"{files.index(test.file) + 1}.{numbers[test.file]}",
+            "score": round(test.score, 4),
+            "max_score": test.points,
+            "status": test.status,
+            "output": test.output(),
+            "visibility": manifest.HIDDEN_VISIBILITY if test.hidden else manifest.PUBLIC_VISIBILITY,
+        })
+    return {
+        "score": round(grade.score, 4),
+        "execution_time": round(grade.seconds, 1),
+        "output": summary(grade),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def write_results(grade, path) -> pathlib.Path:
+    """Write results.json atomically (a temporary file renamed over the target)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(to_gradescope(grade), handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def table(grade, show_hidden: bool = True) -> str:
+    """The score table for a terminal: one row per test, then the total and the summary."""
+    rows = [(t.name + (" [hidden]" if t.hidden else ""), f"{t.score:g}/{t.points:g}", t.status)
+            for t in grade.tests if show_hidden or not t.hidden]
+    width = max([len(r[0]) for r in rows] + [4])
+    lines = [f"{'test':<{width}}  {'score':>7}  status", "-" * (width + 17)]
+    for name, score, status in rows:
+        lines.append(f"{name:<{width}}  {score:>7}  {status}")
+    lines.append("-" * (width + 17))
+    lines.append(f"{'total':<{width}}  {grade.score:g}/{grade.max_score:g}")
+    lines.append(summary(grade))
+    return "\n".join(lines)
