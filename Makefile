@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test train bench gradcheck download venv clean
+.PHONY: test train bench gradcheck download release grade autograder-zip venv clean
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -29,6 +29,21 @@ gradcheck: $(STAMP)
 DATASET ?= cifar10
 download: $(STAMP)
 	$(PY) -m data.download $(DATASET) $(if $(DIR),--dir $(DIR))
+
+# The student version: make release OUT=../student [ARGS=--force]
+OUT ?= student
+release: $(STAMP)
+	$(PY) -m grading release $(OUT) $(ARGS)
+
+# Grade a submission: make grade SUBMISSION=path [RESULTS=results.json]
+grade: $(STAMP)
+	@test -n "$(SUBMISSION)" || { echo "make grade: set SUBMISSION=path/to/submission"; exit 2; }
+	$(PY) -m grading grade $(SUBMISSION) $(if $(RESULTS),--results $(RESULTS)) $(ARGS)
+
+# The Gradescope autograder: make autograder-zip [ZIP=autograder.zip]
+ZIP ?= autograder.zip
+autograder-zip: $(STAMP)
+	$(PY) -m grading autograder-zip $(ZIP)
 
 venv: $(STAMP)
 

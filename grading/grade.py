@@ -55,7 +55,7 @@ class GradingError(RuntimeError):
 
 
 @dataclass
-class TestResult:
+class GradedTest:
     """One graded test function (its parametrized cases share its points)."""
 
     name: str
@@ -91,7 +91,7 @@ class TestResult:
 class Grade:
     """The graded tests in order, plus notes on the submission."""
 
-    tests: list[TestResult]
+    tests: list[GradedTest]
     notes: list[str]
     seconds: float
 
@@ -326,14 +326,14 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
             notes = copy_submission(submission, workspace)
             outcome = run_tests(workspace, [i["nodeid"] for i in items], timeout, memory_mb, log)
         hidden = {}
-        tests: dict[str, TestResult] = {}
+        tests: dict[str, GradedTest] = {}
         for item in items:
             file, _, rest = item["nodeid"].partition("::")
             if file not in hidden:
                 hidden[file] = hidden_test_names(workspace / file)
             key = f"{file}::{item['function']}"
             if key not in tests:
-                tests[key] = TestResult(name=key.removeprefix("graded_tests/"), file=file,
+                tests[key] = GradedTest(name=key.removeprefix("graded_tests/"), file=file,
                                         points=float(item["points"]), hidden=item["function"] in hidden[file])
             tests[key].cases[item["nodeid"]] = outcome[item["nodeid"]]
     return Grade(tests=list(tests.values()), notes=notes, seconds=time.monotonic() - begin)

@@ -1,0 +1,243 @@
+"""End-to-end tests of python -m grading grade: real submissions, real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import os
+import zipfile
+
+import pytest
+from grading_support import ROOT, copy_project, edit, failed_tests, fill_with_reference, grade_cli, run_grading
+
+from grading import manifest
+from grading.grade import GradingError, grade, hidden_test_names
+from grading.reference import ReferenceError
+
+pytestmark = pytest.mark.grading
+
+# Per-test limit in the timeout scenarios: long enough for any graded test of the reference
+# solution on a loaded 2-core machine (the slowest takes about 0.3 s).
+SHORT_TIMEOUT_S = 3
+
+
+@pytest.fixture(scope="module")
+def student_tree(tmp_path_factory):
+    """The untouched student version."""
+    out = tmp_path_factory.mktemp("grade") / "student"
+    assert run_grading("release", out).returncode == 0
+    return out
+
+
+@pytest.fixture
+def solved(student_tree, tmp_path):
+    """A copy of the student version filled back in with the reference solutions."""
+    return fill_with_reference(shutil.copytree(student_tree, tmp_path / "submission"))
+
+
+@pytest.fixture(scope="module")
+def full_marks(student_tree, tmp_path_factory):
+    """results.json of the reference solutions handed in as a submission."""
+    tmp = tmp_path_factory.mktemp("full")
+    submission = fill_with_reference(shutil.copytree(student_tree, tmp / "submission"))
+    return grade_cli(submission, tmp / "results.json")
+
+
+def test_reference_solution_gets_full_marks_in_gradescope_format(full_marks):
+    """Every test passes, and results.json has Gradescope's top-level and per-test fields."""
+    assert set(full_marks) == {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"}
+    total = sum(t["max_score"] for t in full_marks["tests"])
+    assert total == 73 and full_marks["score"] == total
+    assert len(full_marks["tests"]) == 37
+    for test in full_marks["tests"]:
+        assert set(test) == {"name", "number", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] == "passed" and test["score"] == test["max_score"] > 0
+        assert test["visibility"] in (manifest.PUBLIC_VISIBILITY, manifest.HIDDEN_VISIBILITY)
+    assert "Public tests passed: 25 of 25." in full_marks["output"]
+    assert "all tests passed" not in full_marks["output"].lower()
+    hidden = [t for t in full_marks["tests"] if t["visibility"] == manifest.HIDDEN_VISIBILITY]
+    expected = {f"{path.name}::{name}" for path in (ROOT / manifest.GRADED_TESTS_DIR).glob("test_*.py")
+                for name in hidden_test_names(path) if name.startswith("test_")}
+    assert {t["name"] for t in hidden} == expected and len(expected) == 12
+
+
+def test_untouched_release_scores_zero_with_every_test_listed(student_tree, full_marks, tmp_path):
+    """The student version as released scores 0, and every graded test is listed as failed with its points."""
+    results = grade_cli(student_tree, tmp_path / "results.json")
+    assert results["score"] == 0
+    assert [t["name"] for t in results["tests"]] == [t["name"] for t in full_marks["tests"]]
+    assert all(t["status"] == "failed" and t["score"] == 0 for t in results["tests"])
+    assert all("NotImplementedError" in t["output"] for t in results["tests"])
+
+
+def test_one_broken_function_loses_exactly_its_points(solved, tmp_path):
+    """A wrong dw in affine_backward fails only the affine backward tests: 3 + 2 points."""
+    edit(solved / "layers/affine.py", "dw = x.reshape(N, -1).T @ dout", "dw = 2 * (x.reshape(N, -1).T @ dout)")
+    results = grade_cli(solved, tmp_path / "results.json")
+    assert failed_tests(results) == {"test_layers.py::test_affine_backward_matches_numeric_gradient": 3.0,
+                                     "test_layers.py::test_affine_matches_reference": 2.0}
+    assert results["score"] == 73 - 5
+    output = next(t["output"] for t in results["tests"] if t["name"].endswith("test_affine_matches_reference"))
+    assert "affine_backward dw" in output and "largest absolute error" in output
+
+
+def test_partial_credit_per_parametrized_case(solved, tmp_path):
+    """A bug in rmsprop alone costs one of the three cases of the update-rule reference test."""
+    edit(solved / "solver/optim.py", "    cache += (1 - rho) * (dw * dw)", "    cache += (1 - rho) * dw")
+    results = grade_cli(solved, tmp_path / "results.json")
+    assert failed_tests(results) == {"test_optim.py::test_rmsprop_first_step": 1.0,
+                                     "test_optim.py::test_update_rules_match_reference_over_five_steps": 1.0}
+    entry = next(t for t in results["tests"] if t["name"].endswith("five_steps"))
+    assert entry["score"] == 2.0 and entry["output"].startswith("2 of 3 cases passed.")
+
+
+def test_values_are_compared_as_float64_arrays_so_always_equal_objects_gain_nothing(solved, tmp_path):
+    """An output object whose == is always True fails like any wrong answer."""
+    edit(solved / "layers/activations.py", "    return scalar_if_0d(dout * mask)\n",
+         "    class Liar:\n        def __eq__(self, other):\n            return True\n        __array__ = None\n"
+         "    return Liar()\n")
+    results = grade_cli(solved, tmp_path / "results.json")
+    lost = failed_tests(results)
+    assert set(lost) == {"test_layers.py::test_relu_backward_matches_numeric_gradient",
+                         "test_layers.py::test_relu_matches_reference"}
+
+
+def test_infinite_loop_is_stopped_and_the_rest_graded(solved, tmp_path):
+    """A function that never returns costs its own tests only, each reported as timed out."""
+    edit(solved / "solver/optim.py", '    config = _start("adam", w, dw, config,',
+         '    while True:\n        pass\n    config = _start("adam", w, dw, config,')
+    results = grade_cli(solved, tmp_path / "results.json", "--timeout", SHORT_TIMEOUT_S)
+    lost = failed_tests(results)
+    assert set(lost) == {"test_optim.py::test_adam_first_step_has_size_learning_rate",
+                         "test_optim.py::test_update_rules_match_reference_over_five_steps"}
+    assert results["score"] == 73 - 2
+    outputs = " ".join(t["output"] for t in results["tests"] if t["status"] == "failed")
+    assert "ran longer than its limit of 3 s" in outputs
+
+
+def test_loop_that_ignores_the_alarm_is_killed_and_the_rest_graded(solved, tmp_path):
+    """Code that blocks SIGALRM is killed by the parent; the remaining tests run in a new process."""
+    edit(solved / "solver/optim.py", '    config = _start("adam", w, dw, config,',
+         '    import signal\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n'
+         '    config = _start("adam", w, dw, config,')
+    results = grade_cli(solved, tmp_path / "results.json", "--timeout", SHORT_TIMEOUT_S)
+    assert set(failed_tests(results)) == {"test_optim.py::test_adam_first_step_has_size_learning_rate",
+                                          "test_optim.py::test_update_rules_match_reference_over_five_steps"}
+    assert results["score"] == 73 - 2
+    assert "the test process was stopped" in json.dumps(results)
+
+
+def test_garbage_on_stdout_and_stderr_changes_nothing(solved, tmp_path):
+    """Bytes sprayed on both streams at import and in every call leave the score at full marks."""
+    edit(solved / "layers/affine.py", "import math\n",
+         "import math\nimport os\nimport sys\n"
+         "os.write(2, bytes(range(256)) * 50)\nos.write(1, b'{\"score\": 999}\\n' * 100)\n"
+         "sys.stderr.write('Traceback (most recent call last):\\nFAILED everything\\n')\n")
+    edit(solved / "layers/affine.py", "    fn = \"affine_forward\"\n",
+         "    fn = \"affine_forward\"\n    os.write(2, b'\\xff\\xfe garbage \\x00\\n')\n    print('PASSED', file=sys.stderr)\n")
+    results = grade_cli(solved, tmp_path / "results.json")
+    assert results["score"] == 73 and not failed_tests(results)
+
+
+def test_malicious_conftest_and_edited_tests_are_ignored(student_tree, tmp_path):
+    """A conftest.py that forces every outcome to pass, and rewritten tests, are never copied."""
+    submission = shutil.copytree(student_tree, tmp_path / "submission")
+    hook = ("import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+            "    outcome = yield\n    report = outcome.get_result()\n    report.outcome = 'passed'\n")
+    for folder in ("", "tests", "layers", "graded_tests"):
+        (submission / folder).mkdir(exist_ok=True)
+        (submission / folder / "conftest.py").write_text(hook)
+    for test_file in (submission / "tests").glob("test_*.py"):
+        test_file.write_text("def test_nothing():\n    assert True\n")
+    (submission / "pytest.ini").write_text("[pytest]\naddopts = -p no:terminal\n")
+    results = grade_cli(submission, tmp_path / "results.json")
+    assert results["score"] == 0 and len(results["tests"]) == 37
+
+
+def test_submission_writing_results_json_itself_is_overwritten(solved, tmp_path):
+    """Student code that writes a perfect results.json to the results path does not change the grade."""
+    target = tmp_path / "results.json"
+    forged = json.dumps({"score": 1000, "tests": []})
+    edit(solved / "layers/losses.py", "import numpy as np\n",
+         f"import numpy as np\nopen({str(target)!r}, 'w').write({forged!r})\n")
+    edit(solved / "layers/losses.py", "    fn = \"svm_loss\"\n", "    fn = \"svm_loss\"\n    raise RuntimeError('broken')\n")
+    results = grade_cli(solved, target)
+    # svm_loss's own tests: 1 + 2 points, and its half of the 2-point reference test.
+    assert failed_tests(results) == {
+        "test_layers.py::test_svm_loss_is_c_minus_one_for_equal_scores": 1.0,
+        "test_layers.py::test_svm_loss_gradient_matches_numeric_gradient": 2.0,
+        "test_layers.py::test_losses_match_reference": 1.0}
+    assert results["score"] == 73 - 4
+
+
+def test_import_error_fails_every_test_with_its_points(solved, tmp_path):
+    """A syntax error in one student file fails all tests (it breaks `import layers`), none go missing."""
+    (solved / "layers/pooling.py").write_text("def broken(:\n")
+    results = grade_cli(solved, tmp_path / "results.json")
+    assert results["score"] == 0 and len(results["tests"]) == 37
+    assert all("SyntaxError" in t["output"] or "could not be collected" in t["output"] for t in results["tests"])
+
+
+def test_missing_student_file_keeps_the_stub_and_says_so(solved, tmp_path):
+    """A submission without layers/conv.py is graded with the stub and the summary says which file."""
+    (solved / "layers/conv.py").unlink()
+    results = grade_cli(solved, tmp_path / "results.json")
+    assert "layers/conv.py: not in the submission" in results["output"]
+    assert set(failed_tests(results)) == {"test_conv.py::test_conv_naive_matches_fast",
+                                          "test_conv.py::test_conv_backward_naive_matches_numeric_gradient",
+                                          "test_conv.py::test_conv_naive_matches_reference"}
+
+
+def test_altered_reference_data_stops_grading(tmp_path, student_tree):
+    """A reference file that no longer matches SHA256SUMS stops the grader before any test runs."""
+    root = copy_project(tmp_path / "project")
+    path = root / manifest.REFERENCE_DIR / "affine.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ReferenceError, match="affine.npz has SHA-256"):
+        grade(student_tree, root=root)
+
+
+def test_grade_rejects_bad_arguments(tmp_path):
+    """A missing submission folder or a non-positive timeout is refused with the argument named."""
+    with pytest.raises(GradingError, match="SUBMISSION_DIR .* is not a folder"):
+        grade(tmp_path / "nope")
+    with pytest.raises(GradingError, match="timeout must be a positive number"):
+        grade(tmp_path, timeout=0)
+    done = run_grading("grade", tmp_path / "nope")
+    assert done.returncode == 2 and "is not a folder" in done.stderr
+
+
+def test_hidden_test_names_follow_the_markers():
+    """The hidden tests of a file are exactly those defined inside its HIDDEN TESTS regions."""
+    names = hidden_test_names(ROOT / manifest.GRADED_TESTS_DIR / "test_layers.py")
+    assert names == {"test_affine_matches_reference", "test_relu_matches_reference", "test_losses_match_reference"}
+
+
+def test_autograder_zip_runs_as_gradescope_would(tmp_path):
+    """The zip holds setup.sh and run_autograder; unpacked, run_autograder grades into results.json."""
+    archive = tmp_path / "autograder.zip"
+    done = run_grading("autograder-zip", archive)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(archive) as opened:
+        names = opened.namelist()
+        modes = {info.filename: info.external_attr >> 16 for info in opened.infolist()}
+        opened.extractall(tmp_path / "source")
+    assert {"setup.sh", "run_autograder", "requirements.txt", "grading/grade.py",
+            "grading/reference/SHA256SUMS", "base/layers/affine.py"} <= set(names)
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    for name in names:
+        assert not name.startswith("base/") or "BEGIN SOLUTION" not in (tmp_path / "source" / name).read_text(errors="ignore")
+    source = tmp_path / "source"
+    (source / "run_autograder").chmod(0o755)
+    submission = fill_with_reference(shutil.copytree(source / "base", tmp_path / "submission"))
+    results = tmp_path / "results" / "results.json"
+    run = subprocess.run(["bash", str(source / "run_autograder")], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, AUTOGRADER_SOURCE=str(source), AUTOGRADER_SUBMISSION=str(submission),
+                                  AUTOGRADER_RESULTS=str(results), AUTOGRADER_PYTHON=sys.executable,
+                                  PYTHONPATH=""))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(results.read_text())["score"] == 73

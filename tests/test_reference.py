@@ -1,0 +1,87 @@
+"""Tests for the graded tests' reference data and for the score table and results.json writer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from grading_support import ROOT
+
+from grading import manifest
+from grading.grade import Grade, GradedTest
+from grading.reference import CASES, ReferenceError, build_case, verify, write_reference
+from grading.results import summary, table, to_gradescope, write_results
+
+pytestmark = pytest.mark.grading
+
+# Regenerating on the same numpy gives identical arrays; another BLAS may round differently.
+REGENERATE_RTOL = 1e-12
+
+
+def test_shipped_reference_data_matches_its_hashes_and_loads_without_pickle():
+    """Every case is stored, listed with its SHA-256, and readable with allow_pickle=False."""
+    directory = ROOT / manifest.REFERENCE_DIR
+    assert verify(directory) == len(CASES) == 18
+    for name in CASES:
+        with np.load(directory / f"{name}.npz", allow_pickle=False) as stored:
+            assert all(stored[key].dtype != object for key in stored.files)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_stored_reference_equals_what_the_reference_solution_computes_now(name):
+    """The stored arrays are what the library computes today (the data is not stale)."""
+    fresh = build_case(name)
+    with np.load(ROOT / manifest.REFERENCE_DIR / f"{name}.npz", allow_pickle=False) as stored:
+        assert sorted(stored.files) == sorted(fresh)
+        for key in stored.files:
+            np.testing.assert_allclose(stored[key], fresh[key], rtol=REGENERATE_RTOL, atol=0, err_msg=f"{name}[{key}]")
+
+
+def test_verify_names_missing_extra_and_altered_files(tmp_path):
+    """verify refuses a missing listed file, an unlisted .npz and a missing SHA256SUMS."""
+    copy = shutil.copytree(ROOT / manifest.REFERENCE_DIR, tmp_path / "ref")
+    (copy / "relu.npz").unlink()
+    with pytest.raises(ReferenceError, match="relu.npz is listed in SHA256SUMS but missing"):
+        verify(copy)
+    write_reference(copy)
+    assert verify(copy) == len(CASES)
+    np.savez(copy / "sneaky.npz", a=np.zeros(1))
+    with pytest.raises(ReferenceError, match=r"\['sneaky.npz'\] .* are not listed"):
+        verify(copy)
+    (copy / "SHA256SUMS").unlink()
+    with pytest.raises(ReferenceError, match="SHA256SUMS is missing"):
+        verify(copy)
+
+
+def _grade():
+    passed = GradedTest("test_a.py::test_one", "graded_tests/test_a.py", 2.0, False, {"n1": "passed"})
+    partial = GradedTest("test_a.py::test_two", "graded_tests/test_a.py", 3.0, True,
+                         {"n2[0]": "passed", "n2[1]": "AssertionError: off by 0.5", "n2[2]": "passed"})
+    return Grade(tests=[passed, partial], notes=["layers/conv.py: not in the submission"], seconds=1.26)
+
+
+def test_results_document_and_table():
+    """Scores, partial credit, visibility and numbering go into results.json and the table."""
+    grade = _grade()
+    document = to_gradescope(grade)
+    assert document["score"] == 4.0 and document["execution_time"] == 1.3
+    first, second = document["tests"]
+    assert (first["number"], first["visibility"], first["status"]) == ("1.1", "visible", "passed")
+    assert (second["number"], second["score"], second["max_score"]) == ("1.2", 2.0, 3.0)
+    assert second["visibility"] == manifest.HIDDEN_VISIBILITY
+    assert second["output"] == "2 of 3 cases passed.\nn2[1]: AssertionError: off by 0.5"
+    assert summary(grade).startswith("Public tests passed: 1 of 1.")
+    text = table(grade)
+    assert "test_a.py::test_two [hidden]" in text and "total" in text and "4/5" in text
+    assert "[hidden]" not in table(grade, show_hidden=False)
+
+
+def test_write_results_is_atomic_and_leaves_no_temporary(tmp_path):
+    """write_results replaces the file whole and leaves nothing else in the folder."""
+    target = tmp_path / "out" / "results.json"
+    write_results(_grade(), target)
+    write_results(_grade(), target)
+    assert json.loads(target.read_text())["score"] == 4.0
+    assert [p.name for p in target.parent.iterdir()] == ["results.json"]

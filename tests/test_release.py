@@ -1,0 +1,214 @@
+"""Tests for python -m grading release: the student version, its stubs, and that nothing leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from grading_support import ROOT, copy_project, edit, run_grading
+
+from grading import manifest
+from grading.grade import hidden_test_names
+from grading.markers import SOLUTION, find_regions
+from grading.release import ReleaseError, graded_test_sources, release, released_sources, strip_notebook
+
+pytestmark = pytest.mark.grading
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """The student version, written by the real command line."""
+    out = tmp_path_factory.mktemp("release") / "student"
+    done = run_grading("release", out)
+    assert done.returncode == 0, done.stderr
+    assert "solution regions stubbed in 11 files" in done.stdout
+    return out
+
+
+def _text_files(tree: pathlib.Path):
+    for path in sorted(tree.rglob("*")):
+        if path.is_file() and b"\0" not in path.read_bytes()[:8192] and path.suffix != ".gz":
+            yield path
+
+
+def _lines_of(path: pathlib.Path) -> list[str]:
+    text = path.read_text("utf-8")
+    if path.suffix == ".ipynb":
+        cells = json.loads(text)["cells"]
+        return [line for cell in cells for line in "".join(cell["source"]).split("\n")]
+    return text.split("\n")
+
+
+def test_every_student_file_is_stubbed_and_still_compiles(released):
+    """Each listed student file holds stubs naming its functions and is valid Python."""
+    for rel in manifest.STUDENT_FILES:
+        text = (released / rel).read_text()
+        assert 'raise NotImplementedError("' in text, rel
+        assert "# BEGIN SOLUTION" not in text and "# END SOLUTION" not in text, rel
+        compile(text, rel, "exec")
+    assert 'raise NotImplementedError("affine_backward is not implemented yet: write it in layers/affine.py")' in (
+        released / "layers/affine.py").read_text()
+    assert 'raise NotImplementedError("FullyConnectedNet.loss is not implemented yet' in (
+        released / "solver/nets.py").read_text()
+
+
+def test_no_line_from_a_solution_region_appears_in_the_release(released):
+    """A line that the reference has only inside solution regions appears nowhere in the student tree."""
+    inside, outside = set(), set()
+    for rel in released_sources(ROOT):
+        path = ROOT / rel
+        if not rel.endswith((".py", ".ipynb")):
+            continue
+        lines = _lines_of(path)
+        regions = [r for r in find_regions(lines, rel) if r.kind == SOLUTION]
+        covered = {i for r in regions for i in range(r.begin, r.end + 1)}
+        for i, line in enumerate(lines):
+            (inside if i in covered else outside).add(line.strip())
+    secret = {line for line in inside - outside if line and not line.startswith("# ")}
+    assert len(secret) > 150, f"only {len(secret)} secret lines: the markers cover less than expected"
+    leaks = []
+    for path in _text_files(released):
+        for number, line in enumerate(_lines_of(path), start=1):
+            if line.strip() in secret:
+                leaks.append(f"{path.relative_to(released)}:{number}: {line.strip()}")
+    assert not leaks, "solution lines in the student version:\n" + "\n".join(leaks[:20])
+
+
+def test_hidden_tests_reference_data_and_grader_are_left_out(released):
+    """No hidden test name, no .npz, no grading package and no SHA256SUMS reach the student tree."""
+    hidden = set()
+    for rel in graded_test_sources(ROOT):
+        hidden |= {name for name in hidden_test_names(ROOT / rel) if name.startswith("test_")}
+    assert len(hidden) >= 10
+    files = list(released.rglob("*"))
+    assert not [p for p in files if p.suffix in (".npz", ".pkl") or p.name == "SHA256SUMS"]
+    assert not (released / "grading").exists() and not (released / ".ci").exists()
+    public_tests = "\n".join(p.read_text() for p in (released / "tests").glob("*.py"))
+    assert not [name for name in hidden if re.search(rf"\b{name}\b", public_tests)]
+    assert "test_affine_backward_matches_numeric_gradient" in public_tests
+    assert "HIDDEN TESTS" not in public_tests
+
+
+def test_student_tree_builds_and_imports(released, tmp_path):
+    """The student tree builds a wheel with its packages, and its packages import."""
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path), str(released)], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    wheels = list(tmp_path.glob("chainrule-*.whl"))
+    assert len(wheels) == 1
+    import zipfile
+
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    assert "layers/affine.py" in names and "solver/optim.py" in names and "data/digits.csv.gz" in names
+    done = subprocess.run([sys.executable, "-c", "import layers, solver, gradcheck, data; print(layers.__file__)"],
+                          cwd=released, env=dict(os.environ, PYTHONPATH=str(released)), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert pathlib.Path(done.stdout.strip()).resolve().is_relative_to(released.resolve())
+
+
+def test_public_tests_fail_with_not_implemented_messages(released, tmp_path):
+    """In the untouched student tree every public test fails, each with NotImplementedError naming a function."""
+    report = tmp_path / "junit.xml"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+                          cwd=released, env=dict(os.environ, PYTHONPATH=str(released)), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-2000:]
+    cases = ET.parse(report).getroot().iter("testcase")
+    outcomes = {}
+    for case in cases:
+        failure = case.find("failure")
+        outcomes[case.get("name")] = None if failure is None else failure.get("message", "")
+    assert len(outcomes) >= 30
+    assert all(message and message.startswith("NotImplementedError: ") and "is not implemented yet" in message
+               for message in outcomes.values()), outcomes
+
+
+def test_malformed_marker_stops_the_release_with_file_and_line(tmp_path):
+    """A nested BEGIN stops the release naming file and line, and leaves no folder behind."""
+    root = copy_project(tmp_path / "project")
+    edit(root / "layers/affine.py", "    # BEGIN SOLUTION\n    dx = ", "    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    dx = ")
+    lines = (root / "layers/affine.py").read_text().split("\n")
+    line = lines.index("    # BEGIN SOLUTION", lines.index("    # BEGIN SOLUTION", 60)) + 2
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match=f"layers/affine.py:{line}: .*do not nest"):
+        release(out, root=root)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+
+
+def test_unclosed_marker_through_the_command_line_exits_2(tmp_path):
+    """The CLI turns a marker error into exit code 2 with the file and line on stderr."""
+    root = copy_project(tmp_path / "project")
+    path = root / "solver/optim.py"
+    text = path.read_text()
+    path.write_text(text.replace("    # END SOLUTION\n", "", 1))
+    done = subprocess.run([sys.executable, "-m", "grading", "release", str(tmp_path / "out")], cwd=root,
+                          env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "solver/optim.py:" in done.stderr and "do not nest" in done.stderr
+
+
+def test_release_refuses_a_non_empty_out_dir_unless_forced(tmp_path):
+    """An existing, non-empty OUT_DIR is kept unless --force, which replaces it whole."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ReleaseError, match="not empty; pass --force"):
+        release(out)
+    assert (out / "notes.txt").read_text() == "mine"
+    release(out, force=True)
+    assert not (out / "notes.txt").exists() and (out / "layers/affine.py").is_file()
+
+
+def test_student_files_list_must_match_the_marked_files(tmp_path):
+    """Removing every marker from a listed student file stops the release, naming the file."""
+    root = copy_project(tmp_path / "project")
+    path = root / "layers/dropout.py"
+    path.write_text("\n".join(l for l in path.read_text().split("\n") if "SOLUTION" not in l))
+    with pytest.raises(ReleaseError, match=r"listed without markers \['layers/dropout.py'\]"):
+        release(tmp_path / "out", root=root)
+
+
+def test_a_region_that_splits_a_statement_is_refused(tmp_path):
+    """A region that leaves broken syntax behind stops the release with the file and line."""
+    root = copy_project(tmp_path / "project")
+    edit(root / "layers/affine.py", "    # BEGIN SOLUTION\n    out = x.reshape(N, D) @ w + b  # (N, M)\n",
+         "    out = (\n    # BEGIN SOLUTION\n    x.reshape(N, D) @ w + b\n")
+    edit(root / "layers/affine.py", "    # END SOLUTION\n    return out, (x, w)", "    # END SOLUTION\n    )\n    return out, (x, w)")
+    with pytest.raises(ReleaseError, match="layers/affine.py is not valid Python once its solutions are stubbed"):
+        release(tmp_path / "out", root=root)
+
+
+def test_notebooks_lose_outputs_and_solution_lines(tmp_path):
+    """A notebook's solution cell is stubbed, its outputs and counts cleared, markdown untouched."""
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Affine\n", "Write the layer."]},
+            {"cell_type": "code", "metadata": {}, "execution_count": 3,
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": ["42\n"]}],
+             "source": ["x = 1\n", "# BEGIN SOLUTION\n", "answer = x * 42\n", "# END SOLUTION\n", "print(answer)"]},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }
+    text, regions, names = strip_notebook(json.dumps(notebook), "notebooks/demo.ipynb")
+    out = json.loads(text)
+    code = out["cells"][1]
+    assert code["outputs"] == [] and code["execution_count"] is None
+    assert "answer = x * 42" not in "".join(code["source"])
+    assert "notebooks/demo.ipynb (cell 2)" in "".join(code["source"])
+    assert out["cells"][0]["source"] == ["# Affine\n", "Write the layer."]
+    assert names == ["cell 2"] and len(regions) == 1
+
+    root = copy_project(tmp_path / "project")
+    (root / "notebooks/demo.ipynb").write_text(json.dumps(notebook))
+    result = release(tmp_path / "out", root=root)
+    shipped = json.loads((tmp_path / "out/notebooks/demo.ipynb").read_text())
+    assert shipped["cells"][1]["outputs"] == [] and result.stubbed["notebooks/demo.ipynb"] == ["cell 2"]
