@@ -241,3 +241,18 @@ def test_autograder_zip_runs_as_gradescope_would(tmp_path):
                                   PYTHONPATH=""))
     assert run.returncode == 0, run.stdout + run.stderr
     assert json.loads(results.read_text())["score"] == 73
+
+
+def test_memory_limit_fails_the_hungry_test_and_flat_uploads_are_accepted(tmp_path):
+    """Student files uploaded side by side are graded; a 2 GB allocation under a 1 GiB limit fails its tests only."""
+    submission = tmp_path / "flat"
+    submission.mkdir()
+    for rel in manifest.STUDENT_FILES:
+        shutil.copyfile(ROOT / rel, submission / rel.rsplit("/", 1)[-1])
+    edit(submission / "dropout.py", "    fn = \"dropout_forward\"\n",
+         "    fn = \"dropout_forward\"\n    np.ones(250_000_000)  # 2 GB\n")
+    results = grade_cli(submission, tmp_path / "results.json", "--memory-mb", 1024)
+    lost = failed_tests(results)
+    assert lost and all("dropout" in name for name in lost), lost
+    assert "MemoryError" in json.dumps(results)
+    assert results["score"] == 73 - sum(lost.values())
