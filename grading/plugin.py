@@ -41,6 +41,7 @@ def _send(record: dict) -> None:
 
 
 def pytest_configure(config):
+    """Take the pipe, the time limit and the student file list from the environment, then hide them."""
     global _fd, _timeout, _student_files
     fd = os.environ.get("CHAINRULE_GRADER_FD")
     _fd = int(fd) if fd else None
@@ -51,11 +52,13 @@ def pytest_configure(config):
 
 
 def pytest_collectreport(report):
+    """Report a module that failed to import or collect."""
     if report.failed:
         _send({"event": "collect_error", "nodeid": report.nodeid, "message": _short(str(report.longrepr))})
 
 
 def pytest_collection_finish(session):
+    """Report every collected test with its points."""
     for item in session.items:
         marker = item.get_closest_marker("points")
         points = marker.args[0] if marker is not None and marker.args else None
@@ -64,6 +67,7 @@ def pytest_collection_finish(session):
 
 
 def pytest_runtest_logstart(nodeid, location):
+    """Report that a test started (the parent times it)."""
     _outcomes[nodeid] = {"outcome": "passed", "message": ""}
     _send({"event": "start", "nodeid": nodeid})
 
@@ -74,6 +78,7 @@ def _alarm(signum, frame):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
+    """Run the test body under a SIGALRM limit."""
     if _timeout > 0:
         previous = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, _timeout)
@@ -102,6 +107,7 @@ def _where(excinfo) -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Keep the first failure of a test (setup, call or teardown) as a short message."""
     outcome = yield
     report = outcome.get_result()
     state = _outcomes.setdefault(item.nodeid, {"outcome": "passed", "message": ""})
@@ -120,5 +126,6 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_runtest_logfinish(nodeid, location):
+    """Report the test's outcome once all its phases are done."""
     state = _outcomes.get(nodeid, {"outcome": "failed", "message": "no outcome was recorded"})
     _send({"event": "result", "nodeid": nodeid, **state})

@@ -124,7 +124,7 @@ def _rule(name):
     return make
 
 
-def net_for_reference(kind):
+def _net_for_reference(kind):
     """The small net a hidden test grades; the test builds the same one."""
     if kind == "FullyConnectedNet":
         return FullyConnectedNet([6, 5], input_dim=8, num_classes=4, reg=0.3, weight_scale=0.5,
@@ -138,7 +138,7 @@ def net_for_reference(kind):
 
 def _net(kind):
     def make(rng):
-        model, x_shape = net_for_reference(kind)
+        model, x_shape = _net_for_reference(kind)
         for name, value in model.params.items():
             model.params[name] = rng.standard_normal(value.shape) * 0.5
         X, y = rng.standard_normal(x_shape), rng.integers(0, 4, size=x_shape[0])

@@ -131,7 +131,7 @@ def strip_notebook(text: str, rel: str) -> tuple[str, list[Region], list[str]]:
         joined = "".join(source) if isinstance(source, list) else source
         where = f"{rel} (cell {number})"
         if cell.get("cell_type") != "code":
-            check_plain_file(joined, where)
+            _check_plain_file(joined, where)
             continue
         new_lines, found = strip_lines(joined.split("\n"), where)
         for region in found:
@@ -146,7 +146,7 @@ def strip_notebook(text: str, rel: str) -> tuple[str, list[Region], list[str]]:
     return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", regions, names
 
 
-def check_plain_file(text: str, rel: str) -> None:
+def _check_plain_file(text: str, rel: str) -> None:
     """Refuse markers in files the release copies verbatim (they would ship the solution)."""
     regions = find_regions(text.split("\n"), rel)
     if regions:
@@ -178,7 +178,7 @@ def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
             elif rel.endswith(".ipynb"):
                 text, regions, names = strip_notebook(text, rel)
             else:
-                check_plain_file(text, rel)
+                _check_plain_file(text, rel)
                 names = []
             if names:
                 result.stubbed[rel] = names

@@ -6,6 +6,7 @@ import pytest
 
 from grading.markers import (
     HIDDEN,
+    Region,
     SOLUTION,
     MarkerError,
     begin_marker,
@@ -54,7 +55,7 @@ def test_hidden_regions_are_dropped_whole():
     lines = ["def test_a():", "    pass", "# BEGIN HIDDEN TESTS", "def test_b():", "    pass", "# END HIDDEN TESTS", ""]
     out, regions = strip_lines(lines, "t.py")
     assert out == ["def test_a():", "    pass", ""]
-    assert [(r.kind, r.begin, r.end) for r in regions] == [(HIDDEN, 2, 5)]
+    assert regions == [Region(HIDDEN, 2, 5, "")]
 
 
 @pytest.mark.parametrize("lines, line, words", [

@@ -16,6 +16,7 @@ REFERENCE_ENV = "CHAINRULE_REFERENCE_DIR"
 
 
 def pytest_configure(config):
+    """Register the points marker."""
     config.addinivalue_line("markers", "points(n): what the test is worth; a parametrized test shares n among its cases")
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck import check_layer
-
 # float64 results of the same formulas agree to about 1e-12; 1e-8 leaves room for a
 # different but equivalent order of operations.
 RTOL = 1e-8
@@ -52,9 +50,3 @@ def assert_matches(what: str, got, expected, rtol: float = RTOL, atol: float = A
             f"{float(err.max()):.3g} (relative to the largest value: {rel:.3g}) at index "
             f"{tuple(int(i) for i in worst)}; tolerance {atol:g} + {rtol:g} * |expected|."
         )
-
-
-def assert_gradients(forward, backward, inputs: dict, params: dict | None = None, seed: int = 0) -> None:
-    """Assert every gradient of backward matches centered differences of forward (float64)."""
-    report = check_layer(forward, backward, inputs, params=params, seed=seed, mode="full")
-    report.assert_ok()
