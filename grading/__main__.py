@@ -63,7 +63,8 @@ def main(argv=None) -> int:
             hashes = write_reference(project_root() / manifest.REFERENCE_DIR)
             print(f"wrote {len(hashes)} reference files and {manifest.REFERENCE_HASHES}")
     except (MarkerError, ReferenceError, ValueError, RuntimeError, OSError) as exc:
-        print(f"python -m grading {args.command}: {exc}", file=sys.stderr)
+        message = str(exc).removeprefix(f"{args.command}: ")
+        print(f"python -m grading {args.command}: {message}", file=sys.stderr)
         return 2
     return 0
 

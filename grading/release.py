@@ -232,14 +232,10 @@ def release(out_dir, *, root=None, force: bool = False) -> Release:
         raise ReleaseError(f"release: OUT_DIR {out_dir} is a file, expected a folder to create.")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise ReleaseError(f"release: OUT_DIR {out_dir} exists and is not empty; pass --force to replace it.")
-    try:
-        out_dir.resolve().relative_to(root.resolve())
-        inside = True
-    except ValueError:
-        inside = False
-    if inside and any(out_dir.resolve().relative_to(root.resolve()).parts[:1] == (p.split("/")[0],)
-                      for p in manifest.RELEASE_PATHS):
-        raise ReleaseError(f"release: OUT_DIR {out_dir} lies inside a folder the release copies; pick another.")
+    copied = {root.resolve() / entry for entry in manifest.RELEASE_PATHS}
+    if any(out_dir.resolve() == path or path in out_dir.resolve().parents for path in copied):
+        raise ReleaseError(f"release: OUT_DIR {out_dir} lies inside {root}/{{{', '.join(manifest.RELEASE_PATHS)}}}, "
+                           "which the release copies; pick another folder.")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

@@ -212,3 +212,10 @@ def test_notebooks_lose_outputs_and_solution_lines(tmp_path):
     result = release(tmp_path / "out", root=root)
     shipped = json.loads((tmp_path / "out/notebooks/demo.ipynb").read_text())
     assert shipped["cells"][1]["outputs"] == [] and result.stubbed["notebooks/demo.ipynb"] == ["cell 2"]
+
+
+def test_release_refuses_an_out_dir_inside_what_it_copies():
+    """Writing the release into layers/ (or any released folder) is refused before anything is written."""
+    with pytest.raises(ReleaseError, match="lies inside"):
+        release(ROOT / "layers" / "student")
+    assert not (ROOT / "layers" / "student").exists()
