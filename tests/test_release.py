@@ -27,7 +27,7 @@ def released(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "student"
     done = run_grading("release", out)
     assert done.returncode == 0, done.stderr
-    assert "solution regions stubbed in 11 files" in done.stdout
+    assert "solution regions stubbed in 12 files" in done.stdout  # 11 student files and notebook 01
     return out
 
 
@@ -129,6 +129,15 @@ def test_public_tests_fail_with_not_implemented_messages(released, tmp_path):
     assert len(outcomes) >= 30
     assert all(message and message.startswith("NotImplementedError: ") and "is not implemented yet" in message
                for message in outcomes.values()), outcomes
+
+
+def test_released_notebooks_have_stubbed_exercises_and_no_outputs(released):
+    """The backprop notebook's exercise cell is a stub in the student version; no cell has outputs."""
+    notebook = json.loads((released / "notebooks/01_backprop_graphs.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in notebook["cells"]]
+    assert any("raise NotImplementedError(" in source and "(cell 4)" in source for source in sources)
+    assert not any("multiply_backward(1.0, mul_cache)" in source for source in sources)
+    assert all(cell.get("outputs", []) == [] for cell in notebook["cells"])
 
 
 def test_malformed_marker_stops_the_release_with_file_and_line(tmp_path):
