@@ -243,7 +243,7 @@ def collect(workspace: pathlib.Path, log) -> list[dict]:
     return items
 
 
-def run_tests(workspace, nodeids, timeout, memory_mb, log) -> dict[str, str]:
+def run_tests(workspace, nodeids, timeout, memory_mb, log, kill_grace_s: float = KILL_GRACE_S) -> dict[str, str]:
     """nodeid -> "passed" or a failure message, for every nodeid, rerunning after a kill or crash."""
     outcome: dict[str, str] = {}
     remaining = list(nodeids)
@@ -265,9 +265,9 @@ def run_tests(workspace, nodeids, timeout, memory_mb, log) -> dict[str, str]:
                     current, progress = None, True
                 elif event == "collect_error" and isinstance(nodeid, str):
                     broken[nodeid] = str(record.get("message", ""))
-            if current is not None and time.monotonic() - started > timeout + KILL_GRACE_S:
+            if current is not None and time.monotonic() - started > timeout + kill_grace_s:
                 child.kill()
-                outcome[current] = (f"timed out: still running {timeout + KILL_GRACE_S:g} s after it started "
+                outcome[current] = (f"timed out: still running {timeout + kill_grace_s:g} s after it started "
                                     f"(limit {timeout:g} s); the test process was stopped")
                 progress = True
                 current = None
@@ -290,7 +290,7 @@ def run_tests(workspace, nodeids, timeout, memory_mb, log) -> dict[str, str]:
 
 
 def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: int = manifest.MEMORY_LIMIT_MB,
-          root=None, log_path=None) -> Grade:
+          root=None, log_path=None, kill_grace_s: float = KILL_GRACE_S) -> Grade:
     """Grade one submission.
 
     Args:
@@ -300,6 +300,7 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         memory_mb: address-space limit of the test process, in MiB (0: none).
         root: the grader's source root (default: where this package lives).
         log_path: where the test process's own output goes (default: discarded).
+        kill_grace_s: seconds past a test's limit before the child is killed.
 
     Returns:
         The Grade.
@@ -324,7 +325,7 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         with open(log_path or os.devnull, "wb") as log:
             items = collect(workspace, log)
             notes = copy_submission(submission, workspace)
-            outcome = run_tests(workspace, [i["nodeid"] for i in items], timeout, memory_mb, log)
+            outcome = run_tests(workspace, [i["nodeid"] for i in items], timeout, memory_mb, log, kill_grace_s)
         hidden = {}
         tests: dict[str, GradedTest] = {}
         for item in items:
