@@ -13,13 +13,11 @@ test: $(STAMP)
 train: $(STAMP)
 	$(PY) -m solver $(ARGS)
 
-# Speed against PyTorch CPU when torch is installed (e.g. .venv/bin/pip install torch==2.13.0);
-# without it, our figures alone. Never fails on a slow figure.
+# The performance suite against PyTorch CPU when torch is installed (e.g. .venv/bin/pip install torch==2.13.0);
+# without it, our figures alone. Writes runs/bench/report.md and ratios.png; never fails on a slow figure.
+# Focused benchmarks: python -m benchmarks.{train_epoch,batchnorm,conv,gradcheck}
 bench: $(STAMP)
-	$(PY) -m benchmarks.train_epoch $(ARGS)
-	$(PY) -m benchmarks.batchnorm
-	$(PY) -m benchmarks.conv
-	$(PY) -m benchmarks.gradcheck
+	$(PY) -m benchmarks $(ARGS)
 
 # Check every registered layer and net against centered differences: make gradcheck [ARGS="--mode full"]
 gradcheck: $(STAMP)

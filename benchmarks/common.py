@@ -12,7 +12,7 @@ import ctypes
 import statistics
 import time
 
-__all__ = ["set_threads", "blas_libraries", "median_interleaved", "SETTLE_SECONDS"]
+__all__ = ["set_threads", "blas_libraries", "median_interleaved", "load_torch", "SETTLE_SECONDS"]
 
 # Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
 # interface with and without the scipy_ prefix).
@@ -99,3 +99,12 @@ def median_interleaved(fns, repeats):
             fn()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def load_torch():
+    """The torch module when PyTorch is installed, else None (it is an optional benchmark extra)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch

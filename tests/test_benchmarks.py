@@ -75,3 +75,37 @@ def test_gradcheck_benchmark_runs_and_prints_both_parts():
     assert any(line.startswith("| full | passed |") for line in lines)
     assert any(line.startswith("| fast | passed |") for line in lines)
     assert sum(line.startswith("| 1e-05 |") or line.startswith("| 1 |") for line in lines) == 2
+
+
+def test_benchmark_suite_quick_run_writes_report_and_exits_zero(tmp_path):
+    """`python -m benchmarks --quick` runs every layer family and both nets, and writes report.md."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "report.md").read_text()
+    assert report == proc.stdout[: len(report)]
+    for family in ("affine", "relu", "softmax loss", "batchnorm", "layernorm", "dropout", "conv fast",
+                   "max pool fast", "spatial batchnorm"):
+        assert f"| {family} | quick |" in report, family
+    for section in ("## Loss and gradients of one batch", "## One training epoch", "## Peak memory"):
+        assert section in report
+    assert report.count("| FullyConnectedNet (20-16-4) |") == 3
+    assert report.count("| ThreeLayerConvNet (2 3x3 filters, hidden 4) |") == 3
+    assert "<= 1.2x" in report and "GFLOP/s" in report
+
+
+def test_benchmark_suite_refuses_bad_arguments(tmp_path):
+    """A zero repeat count is a usage error (exit 2), not a crash."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--repeats", "0", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--repeats and --threads must be >= 1" in proc.stderr
+
+
+def test_bar_chart_marks_targets(tmp_path):
+    """bar_chart writes a PNG for a list of (label, ratio, target)."""
+    from benchmarks.__main__ import bar_chart
+
+    bar_chart([("affine (training)", 0.9, 1.0), ("conv fast (training)", 1.6, 1.2), ("net", 1.1, None)],
+              tmp_path / "ratios.png")
+    assert (tmp_path / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["ratios.png"]
