@@ -26,7 +26,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import load_torch, median_interleaved, set_threads
+from benchmarks.common import load_torch, median_per_call, set_threads
 from benchmarks.layers import CASES, QUICK_CASES, matmul_peak_gflops, time_case
 
 GEMM_PEAK_FRACTION_TARGET = 0.70
@@ -138,7 +138,7 @@ def net_rows(quick, repeats, torch):
                 torch.nn.functional.cross_entropy(net(xb_t), yb_t).backward()
 
             fns["torch"] = torch_step
-        t = median_interleaved(fns, repeats)
+        t = median_per_call(fns, repeats)
         ratio = _ratio(t["ours"], t.get("torch"))
         target = NET_STEP_TARGET if name == "FullyConnectedNet" else None
         step_rows.append(f"| {name} ({label}) | {batch} | {_fmt_ms(t['ours'])} | {_fmt_ms(t.get('torch'))} | "

@@ -9,10 +9,11 @@ OpenBLAS's own setter on every OpenBLAS library loaded in the process, and PyTor
 from __future__ import annotations
 
 import ctypes
+import math
 import statistics
 import time
 
-__all__ = ["set_threads", "blas_libraries", "median_interleaved", "load_torch", "SETTLE_SECONDS"]
+__all__ = ["set_threads", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "SETTLE_SECONDS"]
 
 # Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
 # interface with and without the scipy_ prefix).
@@ -99,6 +100,40 @@ def median_interleaved(fns, repeats):
             fn()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def median_per_call(fns, repeats, min_sample_s=0.02):
+    """Median seconds per call of each function, each sample looping enough calls to last min_sample_s.
+
+    Looping amortizes what a single short call cannot: waking thread pools after the settle
+    pause, timer resolution. The call counts are fixed from a warm-up call, then the functions
+    take turns as in median_interleaved.
+
+    Args:
+        fns: dict name -> callable with no arguments.
+        repeats: timed samples of each.
+        min_sample_s: the least duration of one sample.
+
+    Returns:
+        dict name -> median seconds per call.
+    """
+    if not (isinstance(min_sample_s, (int, float)) and min_sample_s >= 0):
+        raise ValueError(f"median_per_call: min_sample_s must be a number >= 0, got {min_sample_s!r}.")
+    counts = {}
+    for name, fn in fns.items():
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        counts[name] = max(1, math.ceil(min_sample_s / max(time.perf_counter() - t0, 1e-7)))
+
+    def looped(fn, n):
+        def run():
+            for _ in range(n):
+                fn()
+        return run
+
+    medians = median_interleaved({k: looped(fn, counts[k]) for k, fn in fns.items()}, repeats)
+    return {k: v / counts[k] for k, v in medians.items()}
 
 
 def load_torch():

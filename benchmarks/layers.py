@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import layers as L
-from benchmarks.common import median_interleaved
+from benchmarks.common import median_per_call
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def time_case(case: LayerCase, repeats: int, torch=None) -> dict:
             result.backward(dout_t) if dout_t is not None else result.backward()
 
         fns.update(torch_fwd=torch_fwd, torch_fb=torch_fb)
-    times = median_interleaved(fns, repeats)
+    times = median_per_call(fns, repeats)
     times.setdefault("torch_fwd", None)
     times.setdefault("torch_fb", None)
     return times
@@ -189,5 +189,5 @@ def matmul_peak_gflops(n: int, repeats: int) -> float:
     """numpy's own float32 n x n matmul speed in GFLOP/s: the machine's practical GEMM peak."""
     rng = np.random.default_rng(0)
     a, b = _f32(rng, n, n), _f32(rng, n, n)
-    seconds = median_interleaved({"matmul": lambda: a @ b}, repeats)["matmul"]
+    seconds = median_per_call({"matmul": lambda: a @ b}, repeats)["matmul"]
     return 2 * n**3 / seconds / 1e9

@@ -3,6 +3,7 @@
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -109,3 +110,23 @@ def test_bar_chart_marks_targets(tmp_path):
               tmp_path / "ratios.png")
     assert (tmp_path / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ratios.png"]
+
+
+def test_median_per_call_divides_by_the_loop_count():
+    """A function that sleeps 2 ms is reported at about 2 ms per call, whatever the loop length."""
+    from benchmarks.common import median_per_call
+
+    calls = {"n": 0}
+
+    def nap():
+        calls["n"] += 1
+        time.sleep(0.002)
+
+    per_call = median_per_call({"nap": nap}, repeats=2, min_sample_s=0.01)["nap"]
+    assert 0.002 <= per_call < 0.02
+    # Two calibration calls, then a warm-up and two samples of the same loop length k >= 2
+    # (10 ms / 2 ms naps gives k = 5, fewer when a nap oversleeps).
+    loop = (calls["n"] - 2) / 3
+    assert loop == int(loop) and loop >= 2, calls["n"]
+    with pytest.raises(ValueError, match="min_sample_s must be a number >= 0"):
+        median_per_call({"nap": nap}, repeats=1, min_sample_s=-1)
