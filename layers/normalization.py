@@ -97,6 +97,28 @@ def _closed_form_backward(dout, xhat, std, gamma, axis):
     # END SOLUTION
 
 
+def bn_settings(fn, bn_param, D, dtype):
+    """Validate a bn_param dict: (mode, eps, momentum, running) with running the two (D,) averages.
+
+    Missing running averages start as zeros of dtype; bn_param is not written here.
+    """
+    eps = _check_param(fn, "bn_param", bn_param, BN_KEYS)
+    mode = bn_param.get("mode")
+    if mode not in ("train", "test"):
+        raise ValueError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}.")
+    momentum = real_number(fn, "bn_param['momentum']", bn_param.get("momentum", 0.9), low=0.0, high=1.0)
+    running = {}
+    for key in ("running_mean", "running_var"):
+        value = bn_param.get(key)
+        if value is None:
+            value = np.zeros(D, dtype=dtype)
+        elif not isinstance(value, np.ndarray) or value.shape != (D,) or value.dtype != dtype:
+            got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+            raise ValueError(f"{fn}: bn_param[{key!r}] must be an array of shape ({D},) and dtype {dtype}, got {got}.")
+        running[key] = value
+    return mode, eps, momentum, running
+
+
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization: normalize each feature over the batch, then scale and shift.
 
@@ -121,22 +143,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     """
     fn = "batchnorm_forward"
     x = _check_inputs(fn, x, gamma, beta)
-    eps = _check_param(fn, "bn_param", bn_param, BN_KEYS)
-    mode = bn_param.get("mode")
-    if mode not in ("train", "test"):
-        raise ValueError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}.")
-    momentum = real_number(fn, "bn_param['momentum']", bn_param.get("momentum", 0.9), low=0.0, high=1.0)
     N, D = x.shape
-    running = {}
-    for key in ("running_mean", "running_var"):
-        value = bn_param.get(key)
-        if value is None:
-            value = np.zeros(D, dtype=x.dtype)
-        elif not isinstance(value, np.ndarray) or value.shape != (D,) or value.dtype != x.dtype:
-            got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
-            raise ValueError(f"{fn}: bn_param[{key!r}] must be an array of shape ({D},) and dtype {x.dtype}, got {got}.")
-        running[key] = value
-
+    mode, eps, momentum, running = bn_settings(fn, bn_param, D, x.dtype)
     if mode == "train":
         if N < 2:
             raise ValueError(f"{fn}: train mode needs at least 2 samples to estimate a variance, got x of shape {x.shape}.")

@@ -1,7 +1,7 @@
 """Normalization for convolutional feature maps: spatial batchnorm and spatial groupnorm.
 
 Spatial batchnorm normalizes each channel over the batch and all positions (N * H * W values
-per channel), which is batchnorm on the (N * H * W, C) matrix of pixels. Group normalization
+per channel): batchnorm on the (N * H * W, C) matrix of pixels, computed in place on the maps. Group normalization
 (Wu and He, 2018) splits the C channels of each sample into G groups of C / G channels and
 normalizes each group over its channels and positions; like layernorm it does not depend on
 the batch, so it behaves the same in training and at test time.
@@ -16,26 +16,16 @@ import numbers
 import numpy as np
 
 from layers._validate import float_array, real_number, upstream
-from layers.normalization import batchnorm_backward_alt, batchnorm_forward, normalized_input_grad
+from layers.normalization import _normalize, bn_settings, normalized_input_grad
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
            "spatial_groupnorm_backward"]
 
 
-def _as_pixels(x):
-    """(N, C, H, W) -> (N * H * W, C): one row per pixel."""
-    N, C, H, W = x.shape
-    return x.transpose(0, 2, 3, 1).reshape(N * H * W, C)
-
-
-def _as_maps(rows, shape):
-    """(N * H * W, C) -> (N, C, H, W), C-contiguous."""
-    N, C, H, W = shape
-    return np.ascontiguousarray(rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
-
-
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization of each channel over the batch and all positions.
+
+    Works on (N, C, H, W) directly, reducing over axes (0, 2, 3): no transposed copies.
 
     Args:
         x: feature maps.
@@ -44,26 +34,42 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
 
     Returns:
         out: normalized, scaled and shifted maps.
-        cache: (x_shape, batchnorm cache).
+        cache: (mode, xhat, std, gamma), std and gamma shaped (1, C, 1, 1).
 
     Shape:
         x, out: (N, C, H, W); gamma, beta, running_mean, running_var: (C,)
     """
     fn = "spatial_batchnorm_forward"
     x = float_array(fn, "x", x, ndim=4)
+    N, C, H, W = x.shape
     for name, value in (("gamma", gamma), ("beta", beta)):
-        if not isinstance(value, np.ndarray) or value.shape != (x.shape[1],):
-            got = value.shape if isinstance(value, np.ndarray) else type(value).__name__
-            raise ValueError(f"{fn}: {name} must have shape ({x.shape[1]},), one value per channel of x {x.shape}, "
-                             f"got {got}.")
+        if not isinstance(value, np.ndarray) or value.shape != (C,) or value.dtype != x.dtype:
+            got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+            raise ValueError(f"{fn}: {name} must have shape ({C},) and dtype {x.dtype}, one value per channel of "
+                             f"x {x.shape}, got {got}.")
+    mode, eps, momentum, running = bn_settings(fn, bn_param, C, x.dtype)
+    if mode == "train" and N * H * W < 2:
+        raise ValueError(f"{fn}: train mode needs at least 2 values per channel to estimate a variance, "
+                         f"got x of shape {x.shape}.")
+    gamma4, beta4 = gamma.reshape(1, C, 1, 1), beta.reshape(1, C, 1, 1)
     # BEGIN SOLUTION
-    out_rows, cache = batchnorm_forward(_as_pixels(x), gamma, beta, bn_param)
-    return _as_maps(out_rows, x.shape), (x.shape, cache)
+    if mode == "train":
+        xhat, _, mu, var, std = _normalize(x, (0, 2, 3), eps)  # xhat: (N, C, H, W); mu, var, std: (1, C, 1, 1)
+        bn_param["running_mean"] = momentum * running["running_mean"] + (1 - momentum) * mu.reshape(C)
+        bn_param["running_var"] = momentum * running["running_var"] + (1 - momentum) * var.reshape(C)
+    else:
+        std = np.sqrt(running["running_var"] + eps).reshape(1, C, 1, 1)
+        xhat = (x - running["running_mean"].reshape(1, C, 1, 1)) / std
+    out = xhat * gamma4
+    out += beta4
     # END SOLUTION
+    bn_param.setdefault("running_mean", running["running_mean"])
+    bn_param.setdefault("running_var", running["running_var"])
+    return out, (mode, xhat, std, gamma4)
 
 
 def spatial_batchnorm_backward(dout, cache):
-    """Backward pass of spatial batchnorm: batchnorm's closed form on the pixel matrix.
+    """Backward pass of spatial batchnorm: batchnorm's closed form over axes (0, 2, 3).
 
     Args:
         dout: upstream gradient.
@@ -75,12 +81,22 @@ def spatial_batchnorm_backward(dout, cache):
     Shape:
         dout, dx: (N, C, H, W); dgamma, dbeta: (C,)
     """
-    shape, bn_cache = cache
-    dout = upstream("spatial_batchnorm_backward", dout, shape, bn_cache[1].dtype)
+    mode, xhat, std, gamma4 = cache
+    dout = upstream("spatial_batchnorm_backward", dout, xhat.shape, xhat.dtype)
+    C = xhat.shape[1]
     # BEGIN SOLUTION
-    dx_rows, dgamma, dbeta = batchnorm_backward_alt(_as_pixels(dout), bn_cache)
-    return _as_maps(dx_rows, shape), dgamma, dbeta
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = np.einsum("nchw,nchw->c", dout, xhat)
+    if mode == "test":  # the statistics are constants: the layer is affine in x
+        return dout * (gamma4 / std), dgamma, dbeta
+    M = dout.size // C  # values per channel, N * H * W
+    # dx = gamma / std * (dout - dbeta / M - xhat dgamma / M), built in one buffer
+    dx = xhat * (dgamma / M).reshape(1, C, 1, 1)
+    np.subtract(dout, dx, out=dx)
+    dx -= (dbeta / M).reshape(1, C, 1, 1)
+    dx *= gamma4 / std
     # END SOLUTION
+    return dx, dgamma, dbeta
 
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
