@@ -45,12 +45,14 @@ def softmax_loss(x, y):
     N = x.shape[0]
     rows = np.arange(N)
     # Shifting each row by its max leaves softmax unchanged and keeps exp() from overflowing.
-    shifted = x - x.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_probs[rows, y].sum() / N
-    dx = np.exp(log_probs)
-    dx[rows, y] -= 1
-    dx /= N
+    shifted = x - x.max(axis=1, keepdims=True)  # (N, C)
+    correct = shifted[rows, y]  # (N,), a copy: taken before shifted is exponentiated in place
+    sums = np.exp(shifted, out=shifted).sum(axis=1)  # (N,); shifted now holds exp(shifted)
+    # log p[i, y_i] = shifted[i, y_i] - log(sums[i]): one exp pass, no full log-probability array.
+    loss = -(correct - np.log(sums)).sum() / N
+    dx = shifted
+    dx /= (sums * N)[:, None]  # softmax / N
+    dx[rows, y] -= x.dtype.type(1 / N)
     return x.dtype.type(loss), dx
     # END SOLUTION
 

@@ -54,14 +54,28 @@ def _check_param(fn, name, param, allowed):
     return real_number(fn, f"{name}['eps']", param.get("eps", 1e-5), low=0.0)
 
 
+def _axes(axis, ndim):
+    """axis (an int or a tuple) as a sorted tuple of non-negative axes."""
+    return tuple(sorted(a % ndim for a in ((axis,) if isinstance(axis, int) else axis)))
+
+
+def _sum_product(a, b, axis):
+    """sum(a * b) over axis, keeping the reduced axes, without the (a * b) temporary (einsum)."""
+    axes = _axes(axis, a.ndim)
+    index = list(range(a.ndim))
+    kept = [i for i in index if i not in axes]
+    total = np.einsum(a, index, b, index, kept)
+    return total.reshape([1 if i in axes else n for i, n in enumerate(a.shape)])
+
+
 def _normalize(x, axis, eps):
     """(xhat, xc, mu, var, std) along ``axis``; the statistics keep their reduced axis."""
     # BEGIN SOLUTION
     mu = x.mean(axis=axis, keepdims=True)
     xc = x - mu
-    var = (xc * xc).mean(axis=axis, keepdims=True)
+    var = _sum_product(xc, xc, axis) / (x.size // mu.size)
     std = np.sqrt(var + eps)
-    return xc / std, xc, mu, var, std
+    return xc * (1 / std), xc, mu, var, std
     # END SOLUTION
 
 
@@ -81,9 +95,10 @@ def normalized_input_grad(dxhat, xhat, std, axis):
         dxhat, xhat, dx: any shape S; std: S with the reduced axes of length 1
     """
     # BEGIN SOLUTION
+    count = dxhat.size // std.size  # values per statistic
     dx = dxhat - dxhat.mean(axis=axis, keepdims=True)
-    dx -= xhat * (dxhat * xhat).mean(axis=axis, keepdims=True)
-    dx /= std
+    dx -= xhat * (_sum_product(dxhat, xhat, axis) / count)
+    dx *= 1 / std
     return dx
     # END SOLUTION
 
@@ -91,7 +106,7 @@ def normalized_input_grad(dxhat, xhat, std, axis):
 def _closed_form_backward(dout, xhat, std, gamma, axis):
     """dx, dgamma, dbeta by the closed form in the module docstring (gamma per column)."""
     # BEGIN SOLUTION
-    dgamma = (dout * xhat).sum(axis=0)
+    dgamma = _sum_product(dout, xhat, 0)[0]
     dbeta = dout.sum(axis=0)
     return normalized_input_grad(dout * gamma, xhat, std, axis), dgamma, dbeta
     # END SOLUTION
