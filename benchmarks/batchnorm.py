@@ -16,18 +16,10 @@ import sys
 
 import numpy as np
 
-from benchmarks.common import median_interleaved, set_threads
+from benchmarks.common import load_torch, median_interleaved, set_threads
 
 SIZES = [(100, 500), (1024, 4096)]
 QUICK_SIZES = [(8, 16)]
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def _torch_backward(torch, x, gamma, dout):
@@ -65,7 +57,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
-    torch = _torch()
+    torch = load_torch()
     threads = set_threads(args.threads, torch)
     print(f"batchnorm backward, float32, median of {args.repeats}; "
           f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.\n")

@@ -21,7 +21,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import median_interleaved, set_threads
+from benchmarks.common import load_torch, median_interleaved, set_threads
 
 CONV_SHAPES = {"course": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1), "training": ((64, 32, 28, 28), (64, 32, 3, 3), 1, 1)}
 POOL_SHAPES = {"course": (100, 3, 32, 32), "training": (64, 64, 28, 28)}
@@ -29,14 +29,6 @@ QUICK_CONV = {"quick": ((2, 2, 7, 7), (3, 2, 3, 3), 1, 1)}
 QUICK_POOL = {"quick": (2, 2, 8, 8)}
 NAIVE_IMAGES = 4
 TARGETS = {("conv", "course"): 0.9, ("conv", "training"): 1.2, ("pool", "course"): 1.5, ("pool", "training"): 1.5}
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def conv_case(x_shape, w_shape, stride, pad, repeats, torch):
@@ -113,7 +105,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
-    torch = _torch()
+    torch = load_torch()
     threads = set_threads(args.threads, torch)
     print(f"Convolution and max pooling, float32, forward + backward, median of {args.repeats}; "
           f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.\n")

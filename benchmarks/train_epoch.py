@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import set_threads
+from benchmarks.common import load_torch, set_threads
 
 # name: (input_dim, hidden_dims, num_classes, batch_size, num_samples)
 CONFIGS = {
@@ -38,14 +38,6 @@ def _solver_epoch(model, data, batch_size, seed):
 
     Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3}, batch_size=batch_size,
            num_epochs=1, num_train_samples=1, verbose=False, seed=seed).train()
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
 
 
 def _torch_setup(torch, input_dim, hidden_dims, num_classes):
@@ -114,7 +106,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
-    torch = _torch()
+    torch = load_torch()
     threads = set_threads(args.threads, torch)
     configs = QUICK if args.quick else (CONFIGS if args.config == "all" else {args.config: CONFIGS[args.config]})
 

@@ -91,8 +91,8 @@ def pytest_runtest_call(item):
 
 
 def _short(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 20] + " ...[truncated]"
+    text, suffix = text.strip(), " ...[truncated]"
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - len(suffix)] + suffix
 
 
 def _where(excinfo) -> str:

@@ -117,6 +117,7 @@ def bn_settings(fn, bn_param, D, dtype):
 
     Missing running averages start as zeros of dtype; bn_param is not written here.
     """
+    dtype = np.dtype(dtype)
     eps = _check_param(fn, "bn_param", bn_param, BN_KEYS)
     mode = bn_param.get("mode")
     if mode not in ("train", "test"):

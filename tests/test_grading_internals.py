@@ -107,3 +107,38 @@ def test_reference_dir_defaults_beside_the_tests_and_follows_the_environment(mon
     assert conftest.reference_dir() == ROOT / manifest.REFERENCE_DIR
     monkeypatch.setenv(conftest.REFERENCE_ENV, str(tmp_path))
     assert conftest.reference_dir() == tmp_path
+
+
+def test_plugin_hooks_report_over_the_pipe_and_hide_their_settings(monkeypatch):
+    """pytest_configure takes the pipe from the environment and removes it; the hooks write JSON lines."""
+    import json
+    import os
+    from types import SimpleNamespace
+
+    from grading import plugin
+
+    read_fd, write_fd = os.pipe()
+    monkeypatch.setenv("CHAINRULE_GRADER_FD", str(write_fd))
+    monkeypatch.setenv("CHAINRULE_GRADER_TIMEOUT", "2.5")
+    monkeypatch.setenv("CHAINRULE_GRADER_STUDENT_FILES", "layers/affine.py:solver/optim.py")
+    try:
+        plugin.pytest_configure(None)
+        assert "CHAINRULE_GRADER_FD" not in os.environ and plugin._timeout == 2.5
+        assert plugin._student_files == ("layers/affine.py", "solver/optim.py")
+        plugin.pytest_collectreport(SimpleNamespace(failed=True, nodeid="graded_tests/test_x.py", longrepr="E" * 5000))
+        marker = SimpleNamespace(args=(3,))
+        item = SimpleNamespace(nodeid="t.py::test_a[1]", originalname="test_a", name="test_a[1]",
+                               get_closest_marker=lambda name: marker)
+        plugin.pytest_collection_finish(SimpleNamespace(items=[item]))
+        plugin.pytest_runtest_logstart("t.py::test_a[1]", None)
+        plugin.pytest_runtest_logfinish("t.py::test_a[1]", None)
+    finally:
+        plugin._fd = None
+        os.close(write_fd)
+    with os.fdopen(read_fd) as stream:
+        records = [json.loads(line) for line in stream.read().splitlines()]
+    assert [r["event"] for r in records] == ["collect_error", "item", "start", "result"]
+    assert len(records[0]["message"]) == plugin.MESSAGE_CHARS and records[0]["message"].endswith("[truncated]")
+    assert records[1] == {"event": "item", "nodeid": "t.py::test_a[1]", "points": 3, "function": "test_a"}
+    assert records[3] == {"event": "result", "nodeid": "t.py::test_a[1]", "outcome": "passed", "message": ""}
+    assert issubclass(plugin.GradingTimeout, Exception) and callable(plugin.pytest_runtest_call)

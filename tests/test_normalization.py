@@ -217,3 +217,17 @@ def test_normalized_input_grad_is_the_gradient_through_the_normalization(shape, 
         return normalized_input_grad(dxhat, normalize(v), std, axis)
 
     assert_backward_matches_numeric(forward, backward, {"x": x})
+
+
+def test_bn_settings_validates_and_defaults_the_running_averages():
+    """bn_settings fills zero running averages of the given dtype and names a bad one with its shape."""
+    from layers.normalization import bn_settings
+
+    mode, eps, momentum, running = bn_settings("f", {"mode": "test"}, 3, np.float32)
+    assert (mode, eps, momentum) == ("test", 1e-5, 0.9)
+    assert running["running_var"].dtype == np.float32 and running["running_mean"].shape == (3,)
+    with pytest.raises(ValueError, match=r"f: bn_param\['running_var'\] must be an array of shape \(3,\) and dtype "
+                                         r"float32, got \(4,\) float32"):
+        bn_settings("f", {"mode": "train", "running_var": np.ones(4, np.float32)}, 3, np.float32)
+    with pytest.raises(ValueError, match="f: bn_param\\['mode'\\] must be 'train' or 'test'"):
+        bn_settings("f", {}, 3, np.float32)
