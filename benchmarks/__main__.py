@@ -26,7 +26,8 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import load_torch, median_per_call, set_threads
+from benchmarks.common import load_torch, median_per_call, set_threads, torch_mlp
+from benchmarks.train_epoch import torch_epoch
 from benchmarks.layers import CASES, QUICK_CASES, matmul_peak_gflops, time_case
 
 GEMM_PEAK_FRACTION_TARGET = 0.70
@@ -78,16 +79,6 @@ def _cnn_spec(quick):
     return ((1, 6, 6), 2, 3, 4, 4, 8) if quick else ((3, 32, 32), 32, 7, 100, 50, 500)
 
 
-def _torch_fc(torch, input_dim, hidden_dims, num_classes):
-    dims = [input_dim, *hidden_dims, num_classes]
-    parts = []
-    for i in range(len(dims) - 1):
-        parts.append(torch.nn.Linear(dims[i], dims[i + 1]))
-        if i < len(dims) - 2:
-            parts.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*parts)
-
-
 def _torch_cnn(torch, input_dim, num_filters, filter_size, hidden_dim):
     C, H, W = input_dim
     return torch.nn.Sequential(
@@ -112,7 +103,7 @@ def _nets(quick):
 def _torch_net(torch, name, quick):
     if name == "FullyConnectedNet":
         d, hidden, classes, _, _ = _fc_spec(quick)
-        return _torch_fc(torch, d, hidden, classes)
+        return torch_mlp(torch, d, hidden, classes)
     dims, filters, size, hidden_dim, _, _ = _cnn_spec(quick)
     return _torch_cnn(torch, dims, filters, size, hidden_dim)
 
@@ -157,15 +148,10 @@ def net_rows(quick, repeats, torch):
             if r:
                 ours_epoch.append(time.perf_counter() - start)
             if net is not None:
-                opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-                X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+                parts = (torch, net, torch.optim.Adam(net.parameters(), lr=1e-3))
                 order = torch.randperm(n)
                 start = time.perf_counter()
-                for i in range(0, n, batch):
-                    idx = order[i:i + batch]
-                    opt.zero_grad(set_to_none=True)
-                    torch.nn.functional.cross_entropy(net(X_t[idx]), y_t[idx]).backward()
-                    opt.step()
+                torch_epoch(parts, torch.from_numpy(X), torch.from_numpy(y), order, batch)
                 if r:
                     theirs_epoch.append(time.perf_counter() - start)
         ours_s = float(np.median(ours_epoch))

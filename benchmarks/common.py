@@ -13,7 +13,7 @@ import math
 import statistics
 import time
 
-__all__ = ["set_threads", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "SETTLE_SECONDS"]
+__all__ = ["set_threads", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "torch_mlp", "SETTLE_SECONDS"]
 
 # Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
 # interface with and without the scipy_ prefix).
@@ -143,3 +143,14 @@ def load_torch():
     except ImportError:
         return None
     return torch
+
+
+def torch_mlp(torch, input_dim, hidden_dims, num_classes):
+    """The PyTorch twin of FullyConnectedNet: {Linear - ReLU} x len(hidden_dims) - Linear."""
+    dims = [input_dim, *hidden_dims, num_classes]
+    parts = []
+    for i in range(len(dims) - 1):
+        parts.append(torch.nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            parts.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*parts)

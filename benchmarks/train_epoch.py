@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import load_torch, set_threads
+from benchmarks.common import load_torch, set_threads, torch_mlp
 
 # name: (input_dim, hidden_dims, num_classes, batch_size, num_samples)
 CONFIGS = {
@@ -43,18 +43,13 @@ def _solver_epoch(model, data, batch_size, seed):
 def _torch_setup(torch, input_dim, hidden_dims, num_classes):
     if torch is None:
         return None
-    dims = [input_dim, *hidden_dims, num_classes]
-    layers = []
-    for i in range(len(dims) - 1):
-        layers.append(torch.nn.Linear(dims[i], dims[i + 1]))
-        if i < len(dims) - 2:
-            layers.append(torch.nn.ReLU())
-    net = torch.nn.Sequential(*layers)
+    net = torch_mlp(torch, input_dim, hidden_dims, num_classes)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     return torch, net, opt
 
 
-def _torch_epoch(torch_parts, X, y, order, batch_size):
+def torch_epoch(torch_parts, X, y, order, batch_size):
+    """One epoch of (torch, net, optimizer) over X[order] in batches, cross-entropy loss."""
     torch, net, opt = torch_parts
     loss_fn = torch.nn.functional.cross_entropy
     for start in range(0, len(order), batch_size):
@@ -89,7 +84,7 @@ def bench_config(name, spec, repeats, torch):
         if torch_parts is not None:
             order_t = torch.from_numpy(rng.permutation(n))
             t0 = time.perf_counter()
-            _torch_epoch(torch_parts, X_t, y_t, order_t, batch_size)
+            torch_epoch(torch_parts, X_t, y_t, order_t, batch_size)
             t1 = time.perf_counter()
             if r:
                 theirs.append(t1 - t0)

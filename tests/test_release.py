@@ -16,7 +16,7 @@ from grading_support import ROOT, copy_project, edit, run_grading
 from grading import manifest
 from grading.grade import hidden_test_names
 from grading.markers import SOLUTION, find_regions
-from grading.release import ReleaseError, graded_test_sources, release, released_sources, strip_notebook
+from grading.release import Release, ReleaseError, graded_test_sources, release, released_sources, strip_notebook
 
 pytestmark = pytest.mark.grading
 
@@ -221,6 +221,7 @@ def test_notebooks_lose_outputs_and_solution_lines(tmp_path):
     result = release(tmp_path / "out", root=root)
     shipped = json.loads((tmp_path / "out/notebooks/demo.ipynb").read_text())
     assert shipped["cells"][1]["outputs"] == [] and result.stubbed["notebooks/demo.ipynb"] == ["cell 2"]
+    assert isinstance(result, Release) and "README.md" in result.files and "notebooks/demo.ipynb" in result.files
 
 
 def test_release_refuses_an_out_dir_inside_what_it_copies():
