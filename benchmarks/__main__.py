@@ -12,7 +12,7 @@ It writes a Markdown report and a bar chart (PNG) of the ours / PyTorch ratios, 
 report, and exits 0 whatever the figures: only an error exits non-zero. The targets of the
 performance issue are printed next to each figure.
 
-    python -m benchmarks [--quick] [--repeats N] [--threads T] [--out DIR]
+    python -m benchmarks [--quick] [--repeats N] [--threads T] [--default-allocator] [--out DIR]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import load_torch, median_per_call, set_threads, torch_mlp
+from benchmarks.common import configure, load_torch, median_per_call, torch_mlp
 from benchmarks.train_epoch import torch_epoch
 from benchmarks.layers import CASES, QUICK_CASES, matmul_peak_gflops, time_case
 
@@ -200,6 +200,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite runs, measures nothing")
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per figure (median; default 15)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for numpy's BLAS and PyTorch")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc malloc's thresholds alone (default: solver.tune_allocator(), as training does)")
     parser.add_argument("--out", default="runs/bench", help="folder for report.md and ratios.png (default runs/bench)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.threads < 1:
@@ -208,7 +210,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     torch = load_torch()
-    threads = set_threads(args.threads, torch)
+    threads = configure(args.threads, torch, tune_memory=not args.default_allocator)
     repeats = 1 if args.quick else args.repeats
     peak = matmul_peak_gflops(64 if args.quick else PEAK_MATMUL_N, repeats)
     rows, chart = layer_rows(QUICK_CASES if args.quick else CASES, repeats, torch, peak)
@@ -219,7 +221,7 @@ def main(argv=None) -> int:
     report = "\n".join([
         "# chainrule benchmarks",
         "",
-        f"float32; {torch_note}; threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}; "
+        f"float32; {torch_note}; threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}; allocator {threads['allocator']}; "
         f"medians of {repeats} interleaved runs after a warm-up. numpy's float32 "
         f"{64 if args.quick else PEAK_MATMUL_N}^3 matmul: {peak:.1f} GFLOP/s (the peak below).",
         "",

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.common import load_torch, median_interleaved, set_threads
+from benchmarks.common import configure, load_torch, median_interleaved
 
 SIZES = [(100, 500), (1024, 4096)]
 QUICK_SIZES = [(8, 16)]
@@ -58,9 +58,9 @@ def main(argv=None):
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
     torch = load_torch()
-    threads = set_threads(args.threads, torch)
+    threads = configure(args.threads, torch)
     print(f"batchnorm backward, float32, median of {args.repeats}; "
-          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.\n")
+          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}; allocator {threads['allocator']}.\n")
     print("| N x D | graph (ms) | alt (ms) | graph / alt | PyTorch (ms) | alt / PyTorch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for N, D in (QUICK_SIZES if args.quick else SIZES):

@@ -13,7 +13,7 @@ import math
 import statistics
 import time
 
-__all__ = ["set_threads", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "torch_mlp", "SETTLE_SECONDS"]
+__all__ = ["set_threads", "configure", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "torch_mlp", "SETTLE_SECONDS"]
 
 # Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
 # interface with and without the scipy_ prefix).
@@ -76,6 +76,29 @@ def set_threads(threads, torch=None):
     if torch is not None:
         torch.set_num_threads(threads)
     return {"blas": counts, "torch": torch.get_num_threads() if torch is not None else None}
+
+
+def configure(threads, torch=None, tune_memory=True):
+    """Set both sides' thread counts and (by default) keep freed heap memory, as training does.
+
+    Args:
+        threads: int >= 1, for numpy's BLAS and torch.
+        torch: the imported torch module, or None.
+        tune_memory: call solver.tune_allocator(), as ``python -m solver`` does; both sides
+            share the process's allocator, so it applies to PyTorch too.
+
+    Returns:
+        set_threads' dict plus "allocator": "tuned" (applied), "glibc default" (not asked for) or
+        "not glibc" (asked for, but the C library is another, so nothing changed).
+    """
+    from solver.memory import tune_allocator
+
+    settings = set_threads(threads, torch)
+    if not tune_memory:
+        settings["allocator"] = "glibc default"
+    else:
+        settings["allocator"] = "tuned" if tune_allocator() else "not glibc"
+    return settings
 
 
 def median_interleaved(fns, repeats):

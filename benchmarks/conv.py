@@ -21,7 +21,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import load_torch, median_interleaved, set_threads
+from benchmarks.common import configure, load_torch, median_interleaved
 
 CONV_SHAPES = {"course": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1), "training": ((64, 32, 28, 28), (64, 32, 3, 3), 1, 1)}
 POOL_SHAPES = {"course": (100, 3, 32, 32), "training": (64, 64, 28, 28)}
@@ -106,9 +106,9 @@ def main(argv=None):
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
     torch = load_torch()
-    threads = set_threads(args.threads, torch)
+    threads = configure(args.threads, torch)
     print(f"Convolution and max pooling, float32, forward + backward, median of {args.repeats}; "
-          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.\n")
+          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}; allocator {threads['allocator']}.\n")
     print("| conv | x, w, stride, pad | fast (ms) | naive (ms, scaled) | naive / fast | PyTorch (ms) | fast / PyTorch "
           "| target | fast forward peak (MB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

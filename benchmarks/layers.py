@@ -128,7 +128,7 @@ CASES = [
     _batchnorm("course", 100, 100), _batchnorm("training", 256, 1024),
     _layernorm("course", 100, 100), _layernorm("training", 256, 1024),
     _dropout("course", 100, 100), _dropout("training", 256, 4096),
-    _conv("course", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1, None),
+    _conv("course", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1, 0.9),
     _conv("training", (64, 32, 28, 28), (64, 32, 3, 3), 1, 1, 1.2),
     _pool("course", (100, 25, 16, 16)), _pool("training", (64, 64, 28, 28)),
     _spatial_bn("course", (50, 16, 16, 16)), _spatial_bn("training", (64, 64, 28, 28)),

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import load_torch, set_threads, torch_mlp
+from benchmarks.common import configure, load_torch, torch_mlp
 
 # name: (input_dim, hidden_dims, num_classes, batch_size, num_samples)
 CONFIGS = {
@@ -102,11 +102,11 @@ def main(argv=None):
     if args.repeats < 1 or args.threads < 1:
         p.error("--repeats and --threads must be >= 1")
     torch = load_torch()
-    threads = set_threads(args.threads, torch)
+    threads = configure(args.threads, torch)
     configs = QUICK if args.quick else (CONFIGS if args.config == "all" else {args.config: CONFIGS[args.config]})
 
     print(f"One training epoch, float32, Adam, median of {args.repeats}; "
-          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}.")
+          f"threads: numpy BLAS {threads['blas'] or 'unknown'}, PyTorch {threads['torch'] or '-'}; allocator {threads['allocator']}.")
     print(f"Target: ours / PyTorch <= {TARGET_RATIO:.1f}x\n")
     print("| config | net | samples | batch | ours (ms) | PyTorch (ms) | ratio | samples/s (ours) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -1,10 +1,12 @@
 """chainrule training: update rules, learning-rate schedules, nets, the Solver and checkpoints.
 
     from solver import Solver, TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet, optim
+    from solver import tune_allocator  # once per process, before a training loop of your own (solver.memory)
 """
 
 from solver import optim, schedules
 from solver.checkpoint import load_model, save_model
+from solver.memory import tune_allocator
 from solver.cnn import ThreeLayerConvNet
 from solver.nets import FullyConnectedNet, TwoLayerNet
 from solver.plotting import plot_history
@@ -21,5 +23,5 @@ from solver.solver import Solver
 __all__ = [
     "optim", "schedules", "Solver", "TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet", "plot_history", "save_model",
     "load_model", "ConstantSchedule", "StepSchedule", "CosineSchedule", "LinearSchedule",
-    "InverseSqrtSchedule", "make_schedule",
+    "InverseSqrtSchedule", "make_schedule", "tune_allocator",
 ]

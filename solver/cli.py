@@ -20,6 +20,7 @@ import numpy as np
 from data import get_cifar10_data, get_fashion_mnist_data, get_mnist_data, load_digits, make_spiral
 from solver.checkpoint import atomic_write, save_model
 from solver.cnn import ThreeLayerConvNet
+from solver.memory import tune_allocator
 from solver.nets import FullyConnectedNet
 from solver.optim import UPDATE_RULES
 from solver.plotting import plot_history
@@ -206,6 +207,7 @@ def main(argv=None):
     out = args.out or pathlib.Path("runs") / f"{args.dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: None) if args.quiet else print
+    tune_allocator()  # this process is ours: keep freed heap memory for the next step (solver.memory)
 
     try:
         data = load_dataset(args.dataset, args.seed, args.data_dir)
