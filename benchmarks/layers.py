@@ -32,10 +32,24 @@ class LayerCase:
     theirs: object       # (torch, tensors) -> output tensor
     target: float | None  # largest acceptable ours / PyTorch ratio of fwd+bwd
     flops: int = 0       # forward floating-point operations of the matrix products (0: not a GEMM layer)
+    products: object = None  # rng -> callable doing only the layer's forward and backward matrix products
 
 
 def _f32(rng, *shape):
     return rng.standard_normal(shape, dtype=np.float32)
+
+
+def _three_products(rng, rows, inner, cols):
+    """The matrix products of a layer computing a (rows, inner) @ (inner, cols) forward product:
+    that product, then backward's two, (rows, cols) @ (cols, inner) and (inner, rows) @ (rows, cols).
+    What no implementation on numpy's BLAS can go below (the "matmuls alone" column)."""
+    a, b, d = _f32(rng, rows, inner), _f32(rng, inner, cols), _f32(rng, rows, cols)
+
+    def run():
+        a @ b
+        d @ b.T
+        a.T @ d
+    return run
 
 
 def _affine(size, N, D, M):
@@ -43,7 +57,8 @@ def _affine(size, N, D, M):
         "affine", size, f"x ({N}, {D}), w ({D}, {M})",
         lambda rng: {"x": _f32(rng, N, D), "w": _f32(rng, D, M) * 0.05, "b": _f32(rng, M)},
         lambda a: L.affine_forward(a["x"], a["w"], a["b"]), L.affine_backward,
-        lambda torch, t: torch.nn.functional.linear(t["x"], t["w"].T, t["b"]), 1.0, 2 * N * D * M)
+        lambda torch, t: torch.nn.functional.linear(t["x"], t["w"].T, t["b"]), 1.0, 2 * N * D * M,
+        lambda rng: _three_products(rng, N, D, M))
 
 
 def _relu(size, N, D):
@@ -98,7 +113,9 @@ def _conv(size, x_shape, w_shape, stride, pad, target):
         lambda rng: {"x": _f32(rng, *x_shape), "w": _f32(rng, *w_shape) * 0.1, "b": _f32(rng, F)},
         lambda a: L.conv_forward_fast(a["x"], a["w"], a["b"], param), L.conv_backward_fast,
         lambda torch, t: torch.nn.functional.conv2d(t["x"], t["w"], t["b"], stride=stride, padding=pad),
-        target, 2 * N * F * Ho * Wo * C * HH * WW)
+        target, 2 * N * F * Ho * Wo * C * HH * WW,
+        # im2col: (F, C HH WW) filters times (C HH WW, N H' W') patches, as single products.
+        lambda rng: _three_products(rng, F, C * HH * WW, N * Ho * Wo))
 
 
 def _pool(size, x_shape):
@@ -145,7 +162,8 @@ def time_case(case: LayerCase, repeats: int, torch=None) -> dict:
     """Median seconds of fwd and fwd+bwd for ours and (when torch is given) PyTorch.
 
     Returns:
-        dict with keys ours_fwd, ours_fb, torch_fwd, torch_fb (None without torch).
+        dict with keys ours_fwd, ours_fb, torch_fwd, torch_fb (None without torch) and products
+        (the layer's matrix products alone; None for a layer without them).
     """
     rng = np.random.default_rng(0)
     inputs = case.make(rng)
@@ -161,6 +179,8 @@ def time_case(case: LayerCase, repeats: int, torch=None) -> dict:
             case.ours_backward(dout, c)
 
     fns = {"ours_fwd": ours_fwd, "ours_fb": ours_fb}
+    if case.products is not None:
+        fns["products"] = case.products(rng)
     if torch is not None:
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
         for k, v in tensors.items():
@@ -180,8 +200,8 @@ def time_case(case: LayerCase, repeats: int, torch=None) -> dict:
 
         fns.update(torch_fwd=torch_fwd, torch_fb=torch_fb)
     times = median_per_call(fns, repeats)
-    times.setdefault("torch_fwd", None)
-    times.setdefault("torch_fb", None)
+    for key in ("torch_fwd", "torch_fb", "products"):
+        times.setdefault(key, None)
     return times
 
 

@@ -1,6 +1,7 @@
 """Smoke test of the benchmarks: they run end to end on tiny sizes (no timing is asserted)."""
 
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -92,7 +93,13 @@ def test_benchmark_suite_quick_run_writes_report_and_exits_zero(tmp_path):
         assert section in report
     assert report.count("| FullyConnectedNet (20-16-4) |") == 3
     assert report.count("| ThreeLayerConvNet (2 3x3 filters, hidden 4) |") == 3
-    assert "<= 1.2x" in report and "GFLOP/s" in report
+    assert "<= 1.2x" in report and "GFLOP/s" in report and "its 3 matmuls alone" in report
+    # The matmul floor is timed for the two GEMM layers (with its ratio when torch is there), and only them.
+    for line in report.splitlines():
+        if line.startswith("| affine | quick |") or line.startswith("| conv fast | quick |"):
+            assert re.search(r"\| \d+\.\d{3}( \(\d+\.\d\dx\))? \|$", line), line
+        elif line.startswith("| relu | quick |"):
+            assert line.endswith("| - | - |"), line
 
 
 def test_benchmark_suite_refuses_bad_arguments(tmp_path):
