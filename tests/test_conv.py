@@ -23,6 +23,7 @@ GEOMETRIES = [  # x shape, w shape, stride, pad
     ((2, 1, 6, 6), (3, 1, 1, 1), 1, 0),
     ((1, 2, 7, 6), (2, 2, 3, 2), 1, 0),
     ((2, 2, 5, 5), (3, 2, 3, 3), 3, 2),
+    ((2, 8, 6, 5), (3, 8, 3, 3), 1, 1),  # C * HH * WW = 72 >= STACKED_MIN_K: single large products
 ]
 
 
@@ -39,8 +40,11 @@ def _named(fn, **kwargs):
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", GEOMETRIES)
-def test_fast_matches_naive(x_shape, w_shape, stride, pad):
-    """Forward outputs and dx, dw, db of the fast version equal the naive loops to 1e-9."""
+@pytest.mark.parametrize("products", ["per image", "stacked"])
+def test_fast_matches_naive(x_shape, w_shape, stride, pad, products, monkeypatch):
+    """Forward outputs and dx, dw, db of the fast version equal the naive loops to 1e-9, with
+    the products done image by image and as single large ones."""
+    monkeypatch.setattr(conv_module, "STACKED_MIN_K", 10**9 if products == "per image" else 1)
     inp = _inputs(x_shape, w_shape)
     param = {"stride": stride, "pad": pad}
     out_naive, cache_naive = conv_forward_naive(**inp, conv_param=param)
@@ -69,8 +73,10 @@ def test_output_formula_on_the_course_shape():
     assert out.shape == (2, 25, 16, 16) and np.all(out == 1.0)
 
 
-def test_chunked_and_recomputed_paths_give_the_same_results(monkeypatch):
+@pytest.mark.parametrize("products", ["per image", "stacked"])
+def test_chunked_and_recomputed_paths_give_the_same_results(products, monkeypatch):
     """With a tiny chunk budget and no cached patches, results equal the one-chunk path exactly."""
+    monkeypatch.setattr(conv_module, "STACKED_MIN_K", 10**9 if products == "per image" else 1)
     inp = _inputs((5, 2, 6, 6), (3, 2, 3, 3), seed=3)
     param = {"stride": 1, "pad": 1}
     out, cache = conv_forward_fast(**inp, conv_param=param)
