@@ -30,8 +30,8 @@ MMAP_THRESHOLD_LIMIT_MIB = 32
 def _glibc():
     """The C library when it is glibc (it has gnu_get_libc_version and mallopt), else None."""
     try:
-        libc = ctypes.CDLL(None)
-    except OSError:
+        libc = ctypes.CDLL(None)  # the symbols already loaded in this process
+    except (OSError, TypeError):  # Windows has no such handle (TypeError there)
         return None
     if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
         return None
