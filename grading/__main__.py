@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from grading import manifest
+from grading.sandbox import LEVELS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -13,15 +14,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     release = commands.add_parser("release", help="write the student version (solutions stubbed)")
     release.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
-    release.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
+    release.add_argument("--force", action="store_true",
+                         help="replace OUT_DIR if it holds an earlier release, unchanged (never any other folder)")
     grade = commands.add_parser("grade", help="grade a submission with the graded tests")
-    grade.add_argument("submission", metavar="SUBMISSION_DIR", help="the folder the student handed in")
+    grade.add_argument("submission", metavar="SUBMISSION", help="the folder or .zip the student handed in")
     grade.add_argument("--results", metavar="PATH", help="write Gradescope's results.json here")
     grade.add_argument("--timeout", type=float, default=manifest.TEST_TIMEOUT_S, metavar="S",
                        help=f"seconds each test may run (default {manifest.TEST_TIMEOUT_S:g})")
     grade.add_argument("--memory-mb", type=int, default=manifest.MEMORY_LIMIT_MB, metavar="MB",
                        help=f"memory limit of the test process in MiB, 0 for none (default {manifest.MEMORY_LIMIT_MB})")
-    grade.add_argument("--log", metavar="PATH", help="keep the test process's own output in this file")
+    grade.add_argument("--log", metavar="PATH", help="keep what the submission printed (bounded) in this file")
+    grade.add_argument("--isolation", choices=LEVELS, help="force an isolation level (default: the strongest available)")
     package = commands.add_parser("autograder-zip", help="package the autograder for Gradescope")
     package.add_argument("out_zip", metavar="OUT.zip")
     commands.add_parser("make-reference", help="regenerate grading/reference from the reference solution")
@@ -47,8 +50,12 @@ def main(argv=None) -> int:
             from grading.grade import grade
             from grading.results import table, write_results
 
-            outcome = grade(args.submission, timeout=args.timeout, memory_mb=args.memory_mb, log_path=args.log)
+            outcome = grade(args.submission, timeout=args.timeout, memory_mb=args.memory_mb, isolation=args.isolation)
             print(table(outcome))
+            if args.log:
+                from grading.results import write_log
+
+                print(f"log: {write_log(outcome, args.log)}")
             if args.results:
                 print(f"results: {write_results(outcome, args.results)}")
         elif args.command == "autograder-zip":

@@ -1,51 +1,46 @@
-"""Grade a submission: copy the student's files into a fresh workspace, run the graded tests in a
-child process under a time and memory limit, and score what the child reports.
+"""Grade a submission: graded tests in this trusted process, the student's code in a sandboxed worker.
 
-    python -m grading grade SUBMISSION_DIR [--results results.json] [--timeout S] [--memory-mb MB]
+    python -m grading grade SUBMISSION [--results results.json] [--timeout S] [--memory-mb MB]
 
-Safety, by construction:
-- Only ``grading.manifest.STUDENT_FILES`` are taken from the submission (regular files, not
-  links); a conftest.py, edited tests or anything else the student sent is never copied.
-- The list of graded tests and their points is collected from the workspace *before* the
-  student's files arrive, so a crash, a timeout, an import or collection error shows up as
-  failed tests with their points, never as missing ones.
-- The child reports over a private pipe; the parent writes results.json (atomically) after the
-  child is gone, so whatever the child writes to disk is ignored. A test that outlives its
-  limit is interrupted inside the child, and the child is killed if that does not work; the
-  remaining tests then run in a new child.
-Student code still runs with the grader's user rights inside the child; run the grader in a
-container (as Gradescope does) when submissions are untrusted.
+The trust boundary (see grading.sandbox for what each isolation level holds):
+- This process runs pytest over the graded tests with grading.plugin; it never imports student
+  code. Tests reach the submission only through the ``student`` fixture (grading.student),
+  which calls functions in a worker process over a channel carrying plain data (no pickle).
+- Each test gets a fresh worker over a fresh scratch copy of the student tree: the student
+  version of the library with the submission's files in it (grading.submission takes them,
+  refusing links, FIFOs, oversized files and unsafe zip members). Reference data, hidden test
+  source and the solution are never in a folder the worker can read (at the root and userns
+  levels), and are read into memory before any worker starts.
+- Every verdict and message is computed here; the worker's answers are only values. A call
+  that hangs, crashes or sends garbage fails that test and kills the worker (and everything it
+  started). Every collected test appears in the Grade, failed with a reason when it did not pass.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import os
 import pathlib
-import resource
-import select
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 
-from grading import manifest
-from grading.markers import HIDDEN, find_regions
-from grading.reference import verify
+import numpy as np
 
-PLUGIN_MODULE = "_chainrule_grader_plugin"
-# Seconds the parent waits past a test's limit before it kills the child.
-KILL_GRACE_S = 5.0
-# A submitted file larger than this is not copied (the test fails instead).
-MAX_FILE_BYTES = 2_000_000
+from grading import manifest, sandbox
+from grading.markers import HIDDEN, find_regions
+from grading.plugin import GraderPlugin, run
+from grading.reference import verify
+from grading.submission import SubmissionError, gather
+
 AUTOGRADER_MARKER = ".chainrule-autograder"
+# The folders of the student version the worker needs (tests, notebooks and the rest stay out).
+WORKER_FOLDERS = ("layers", "solver", "gradcheck", "data")
+# The grader's layers that net tests may put in place of the student's (grading.student).
+STANDIN_NAMES = ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss")
 PYTEST_INI = """[pytest]
-testpaths = graded_tests
-pythonpath = graded_tests
+pythonpath = {graded}
 addopts = -p no:cacheprovider
 """
 
@@ -63,6 +58,7 @@ class GradedTest:
     points: float
     hidden: bool
     cases: dict[str, str] = field(default_factory=dict)  # nodeid -> "passed" or a failure message
+    printed: dict[str, str] = field(default_factory=dict)  # nodeid -> what the submission printed
 
     @property
     def passed_cases(self) -> int:
@@ -77,6 +73,7 @@ class GradedTest:
         return "passed" if self.cases and self.passed_cases == len(self.cases) else "failed"
 
     def output(self) -> str:
+        """What results.json shows: one line per failed case, then the submission's own output."""
         lines = []
         for nodeid, message in self.cases.items():
             if message != "passed":
@@ -84,6 +81,8 @@ class GradedTest:
                 lines.append(f"{case}: {message}")
         if len(self.cases) > 1:
             lines.insert(0, f"{self.passed_cases} of {len(self.cases)} cases passed.")
+        for nodeid, text in self.printed.items():
+            lines.append(f"[the submission's own output during {nodeid.split('::', 1)[-1]}, truncated]\n{text}")
         return "\n".join(lines) if lines else "passed"
 
 
@@ -94,6 +93,7 @@ class Grade:
     tests: list[GradedTest]
     notes: list[str]
     seconds: float
+    isolation: str = sandbox.PROCESS_LEVEL
 
     @property
     def score(self) -> float:
@@ -122,219 +122,119 @@ def hidden_test_names(path: pathlib.Path) -> set[str]:
     return names
 
 
-def prepare_workspace(workspace: pathlib.Path, root: pathlib.Path) -> None:
-    """Fill workspace with the student version's library, the full graded tests and the reference data."""
-    reference = root / manifest.REFERENCE_DIR
-    verify(reference)
+def load_reference(directory: pathlib.Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every reference case, verified against SHA256SUMS and read into memory (no pickle)."""
+    verify(directory)
+    cases = {}
+    for path in sorted(directory.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as stored:
+            cases[path.stem] = {key: stored[key] for key in stored.files}
+    return cases
+
+
+def student_tree(root: pathlib.Path, dest: pathlib.Path) -> None:
+    """Write the student version's library folders (solutions stubbed) into dest."""
     if (root / AUTOGRADER_MARKER).is_file():
-        shutil.copytree(root / "base", workspace, dirs_exist_ok=True)
+        release = root / "base"
     else:
         from grading.release import build
 
-        build(root, workspace)
-    shutil.rmtree(workspace / manifest.STUDENT_TESTS_DIR, ignore_errors=True)
-    shutil.copytree(root / manifest.GRADED_TESTS_DIR, workspace / "graded_tests",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(reference, workspace / "reference")
-    shutil.copy2(pathlib.Path(__file__).with_name("plugin.py"), workspace / f"{PLUGIN_MODULE}.py")
-    (workspace / "pytest.ini").write_text(PYTEST_INI)
+        release = dest.parent / "release"
+        build(root, release)
+    for folder in WORKER_FOLDERS:
+        if (release / folder).is_dir():
+            shutil.copytree(release / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def copy_submission(submission: pathlib.Path, workspace: pathlib.Path) -> list[str]:
-    """Copy the student files from submission into workspace; returns notes on what was not used."""
-    notes = []
-    for rel in manifest.STUDENT_FILES:
-        source = submission / rel
-        if not source.exists() and (submission / pathlib.PurePosixPath(rel).name).is_file():
-            source = submission / pathlib.PurePosixPath(rel).name  # a flat upload of the files
-        if source.is_symlink() or (source.exists() and not source.is_file()):
-            notes.append(f"{rel}: not a regular file; the unimplemented version was graded.")
-        elif not source.exists():
-            notes.append(f"{rel}: not in the submission; the unimplemented version was graded.")
-        elif source.stat().st_size > MAX_FILE_BYTES:
-            notes.append(f"{rel}: larger than {MAX_FILE_BYTES} bytes; the unimplemented version was graded.")
-        else:
-            shutil.copyfile(source, workspace / rel)
-    return notes
+def _standins() -> dict:
+    import layers
 
-
-def _limit_memory(megabytes: int):
-    def apply():
-        limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply
-
-
-class _Child:
-    """One pytest process and the records it sends."""
-
-    def __init__(self, workspace, args, timeout, memory_mb, log):
-        read_fd, write_fd = os.pipe()
-        env = dict(os.environ)
-        env.update({
-            "PYTHONPATH": str(workspace),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "MPLBACKEND": "Agg",
-            "CHAINRULE_REFERENCE_DIR": str(workspace / "reference"),
-            "CHAINRULE_GRADER_FD": str(write_fd),
-            "CHAINRULE_GRADER_TIMEOUT": str(timeout),
-            "CHAINRULE_GRADER_STUDENT_FILES": ":".join(manifest.STUDENT_FILES),
-        })
-        command = [sys.executable, "-m", "pytest", "-p", PLUGIN_MODULE, "-c", str(workspace / "pytest.ini"),
-                   "--rootdir", str(workspace), "--assert=plain", "--tb=no", "-q",
-                   "--continue-on-collection-errors", *args]
-        self.process = subprocess.Popen(
-            command, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), start_new_session=True,
-            preexec_fn=_limit_memory(memory_mb) if memory_mb else None,
-        )
-        os.close(write_fd)
-        self.fd = read_fd
-        self.buffer = b""
-
-    def records(self, poll_s: float):
-        """Records that arrived within poll_s; None once the child closed the pipe."""
-        ready, _, _ = select.select([self.fd], [], [], poll_s)
-        if not ready:
-            return []
-        chunk = os.read(self.fd, 65536)
-        if not chunk:
-            return None
-        self.buffer += chunk
-        *lines, self.buffer = self.buffer.split(b"\n")
-        out = []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                out.append(record)
-        return out
-
-    def kill(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def close(self):
-        self.process.wait()
-        os.close(self.fd)
-
-
-def collect(workspace: pathlib.Path, log) -> list[dict]:
-    """The graded items (nodeid, points, function) of the workspace, collected before student code arrives."""
-    child = _Child(workspace, ["--collect-only"], 0, 0, log)
-    items, errors = [], []
-    while (batch := child.records(60.0)) is not None:
-        for record in batch:
-            if record.get("event") == "item":
-                items.append(record)
-            elif record.get("event") == "collect_error":
-                errors.append(f"{record['nodeid']}: {record['message']}")
-    child.close()
-    if errors or child.process.returncode != 0:
-        raise GradingError("grade: the graded tests do not collect on the reference workspace:\n" + "\n".join(errors))
-    unpointed = [i["nodeid"] for i in items if not isinstance(i.get("points"), (int, float)) or i["points"] <= 0]
-    if unpointed:
-        raise GradingError(f"grade: graded tests without a positive @pytest.mark.points(n): {unpointed}")
-    return items
-
-
-def run_tests(workspace, nodeids, timeout, memory_mb, log, kill_grace_s: float = KILL_GRACE_S) -> dict[str, str]:
-    """nodeid -> "passed" or a failure message, for every nodeid, rerunning after a kill or crash."""
-    outcome: dict[str, str] = {}
-    remaining = list(nodeids)
-    while remaining:
-        child = _Child(workspace, remaining, timeout, memory_mb, log)
-        current, started, broken = None, 0.0, {}
-        progress = False
-        while True:
-            batch = child.records(0.2)
-            if batch is None:
-                break
-            for record in batch:
-                event, nodeid = record.get("event"), record.get("nodeid")
-                if event == "start" and nodeid in remaining:
-                    current, started = nodeid, time.monotonic()
-                elif event == "result" and nodeid in remaining and nodeid not in outcome:
-                    message = str(record.get("message") or "failed")
-                    outcome[nodeid] = "passed" if record.get("outcome") == "passed" else message
-                    current, progress = None, True
-                elif event == "collect_error" and isinstance(nodeid, str):
-                    broken[nodeid] = str(record.get("message", ""))
-            if current is not None and time.monotonic() - started > timeout + kill_grace_s:
-                child.kill()
-                outcome[current] = (f"timed out: still running {timeout + kill_grace_s:g} s after it started "
-                                    f"(limit {timeout:g} s); the test process was stopped")
-                progress = True
-                current = None
-        child.close()
-        code = child.process.returncode
-        if current is not None and current not in outcome:
-            outcome[current] = f"the test process ended during this test (exit code {code})"
-            progress = True
-        for nodeid in remaining:
-            module = nodeid.split("::", 1)[0]
-            if nodeid not in outcome and module in broken:
-                outcome[nodeid] = f"could not be collected: {broken[module]}"
-                progress = True
-        remaining = [n for n in remaining if n not in outcome]
-        if remaining and not progress:
-            for nodeid in remaining:
-                outcome[nodeid] = f"the test process ended (exit code {code}) before running this test"
-            remaining = []
-    return outcome
+    return {name: getattr(layers, name) for name in STANDIN_NAMES}
 
 
 def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: int = manifest.MEMORY_LIMIT_MB,
-          root=None, log_path=None, kill_grace_s: float = KILL_GRACE_S) -> Grade:
+          root=None, isolation: str | None = None) -> Grade:
     """Grade one submission.
 
     Args:
-        submission: the folder the student handed in (the project layout, or the student
-            files side by side).
-        timeout: seconds each test may run.
-        memory_mb: address-space limit of the test process, in MiB (0: none).
+        submission: the folder or .zip the student handed in (the project layout, the project
+            one folder down, or the student files side by side).
+        timeout: seconds each test's calls into the submission may take together (imports included).
+        memory_mb: address-space limit of each worker, in MiB (0: none).
         root: the grader's source root (default: where this package lives).
-        log_path: where the test process's own output goes (default: discarded).
-        kill_grace_s: seconds past a test's limit before the child is killed.
+        isolation: one of grading.sandbox.LEVELS; default the strongest this machine allows.
 
     Returns:
         The Grade.
 
     Raises:
-        GradingError: bad arguments, graded tests that do not collect, tests without points.
+        GradingError: bad arguments, a submission that cannot be read at all, graded tests
+            that do not collect, tests without points.
         grading.reference.ReferenceError: reference data missing or altered.
     """
     submission = pathlib.Path(submission)
-    if not submission.is_dir():
-        raise GradingError(f"grade: SUBMISSION_DIR {submission} is not a folder.")
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
+    if not (submission.is_dir() or submission.is_file()):
+        raise GradingError(f"grade: SUBMISSION {submission} is neither a folder nor a .zip file.")
+    if isinstance(timeout, bool) or not (isinstance(timeout, (int, float)) and timeout > 0):
         raise GradingError(f"grade: timeout must be a positive number of seconds, got {timeout!r}.")
     if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 0:
         raise GradingError(f"grade: memory_mb must be a non-negative int, got {memory_mb!r}.")
+    if isolation is not None and isolation not in sandbox.LEVELS:
+        raise GradingError(f"grade: isolation must be one of {sandbox.LEVELS}, got {isolation!r}.")
     root = pathlib.Path(root) if root is not None else source_root()
+    graded_dir = root / manifest.GRADED_TESTS_DIR
     begin = time.monotonic()
+    reference = load_reference(root / manifest.REFERENCE_DIR)
+    limits = sandbox.Limits(memory_mb=memory_mb)
+    level = isolation or sandbox.isolation(limits)
     with tempfile.TemporaryDirectory(prefix="chainrule-grade-") as tmp:
-        workspace = pathlib.Path(tmp) / "workspace"
-        workspace.mkdir()
-        prepare_workspace(workspace, root)
-        with open(log_path or os.devnull, "wb") as log:
-            items = collect(workspace, log)
-            notes = copy_submission(submission, workspace)
-            outcome = run_tests(workspace, [i["nodeid"] for i in items], timeout, memory_mb, log, kill_grace_s)
-        hidden = {}
-        tests: dict[str, GradedTest] = {}
-        for item in items:
-            file, _, rest = item["nodeid"].partition("::")
-            if file not in hidden:
-                hidden[file] = hidden_test_names(workspace / file)
-            key = f"{file}::{item['function']}"
-            if key not in tests:
-                tests[key] = GradedTest(name=key.removeprefix("graded_tests/"), file=file,
-                                        points=float(item["points"]), hidden=item["function"] in hidden[file])
-            tests[key].cases[item["nodeid"]] = outcome[item["nodeid"]]
-    return Grade(tests=list(tests.values()), notes=notes, seconds=time.monotonic() - begin)
+        tmp = pathlib.Path(tmp)
+        tree = tmp / "tree"
+        tree.mkdir()
+        student_tree(root, tree)
+        try:
+            intake = gather(submission, tree, manifest.STUDENT_FILES)
+        except SubmissionError as exc:
+            raise GradingError(f"grade: {exc}") from None
+        ini = tmp / "pytest.ini"
+        ini.write_text(PYTEST_INI.format(graded=graded_dir))
+        pool = sandbox.Pool(tree, level, limits)
+        plugin = GraderPlugin(pool, timeout, reference, _standins())
+        args = [str(graded_dir), "-c", str(ini), "--rootdir", str(graded_dir.parent), "--import-mode=importlib",
+                "-p", "no:terminal", "-p", "no:cacheprovider", "--assert=plain", "--continue-on-collection-errors"]
+        saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        try:
+            run(plugin, args)
+        finally:
+            pool.close()
+            sandbox.kill_all()
+            if saved is None:
+                os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+            else:
+                os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+    if plugin.collect_errors:
+        raise GradingError("grade: the graded tests do not collect:\n" + "\n".join(plugin.collect_errors))
+    unpointed = [i["nodeid"] for i in plugin.items
+                 if isinstance(i["points"], bool) or not isinstance(i["points"], (int, float)) or i["points"] <= 0]
+    if unpointed:
+        raise GradingError(f"grade: graded tests without a positive @pytest.mark.points(n): {unpointed}")
+    hidden: dict[str, set[str]] = {}
+    tests: dict[str, GradedTest] = {}
+    for item in plugin.items:
+        file = item["nodeid"].partition("::")[0]
+        if file not in hidden:
+            hidden[file] = hidden_test_names(graded_dir.parent / file)
+        key = f"{file}::{item['function']}"
+        if key not in tests:
+            tests[key] = GradedTest(name=key.removeprefix("graded_tests/"), file=file,
+                                    points=float(item["points"]), hidden=item["function"] in hidden[file])
+        nodeid = item["nodeid"]
+        tests[key].cases[nodeid] = plugin.outcomes.get(nodeid, "not run: the grader stopped before this test")
+        if nodeid in plugin.outputs:
+            tests[key].printed[nodeid] = plugin.outputs[nodeid]
+    notes = list(intake.notes)
+    for file, problem in sorted(plugin.import_errors.items()):
+        notes.append(f"{file} could not be imported ({problem}); the tests that need it failed.")
+    notes.append(sandbox.describe(level))
+    return Grade(tests=list(tests.values()), notes=notes, seconds=time.monotonic() - begin, isolation=level)

@@ -31,7 +31,6 @@ RELEASE_PATHS = (
     "benchmarks",
     "setup.cfg",
     "pyproject.toml",
-    "Makefile",
 )
 
 # Never copied, wherever they appear under RELEASE_PATHS.
@@ -45,6 +44,15 @@ REFERENCE_HASHES = "grading/reference/SHA256SUMS"
 # Where the graded tests' public part goes in the student version.
 STUDENT_TESTS_DIR = "tests"
 STUDENT_README = "grading/student_README.md"
+# Files of the student version written from a template instead of copied: path there -> template here.
+# The Makefile's @STUDENT_FILES@ becomes the list above, for `make submission`.
+STUDENT_TEMPLATES = {
+    "README.md": STUDENT_README,
+    "Makefile": "grading/student_Makefile",
+    "notebooks/README.md": "grading/student_notebooks_README.md",
+}
+# The file at the top of every release; `release --force` replaces only a folder holding it.
+RELEASE_MARKER = ".chainrule-release"
 
 # Gradescope visibility of public and hidden tests.
 PUBLIC_VISIBILITY = "visible"

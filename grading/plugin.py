@@ -1,131 +1,149 @@
-"""The autograder's pytest plugin, loaded into the test process (never imported by the grader).
+"""The grader's pytest plugin: runs in the trusted process, which never imports student code.
 
-It reports over a pipe the parent process opened (file descriptor in $CHAINRULE_GRADER_FD), one
-JSON object per line: the collected items with their points, each test's start, each test's
-outcome with a short message, and collection errors. It also stops a test that runs longer
-than $CHAINRULE_GRADER_TIMEOUT seconds (SIGALRM); the parent kills the process if even that
-does not help. The parent decides the score from these records alone; it never reads a file
-the tests could write.
-
-Standalone on purpose: the grader copies this file into the workspace, where the grading
-package is absent.
+It records every collected graded test with its points, gives each test a ``RemoteStudent``
+(through the ``student`` fixture of the graded tests' conftest) and the reference data (read
+and verified before any worker starts, then kept in memory), and records each test's outcome
+as a short message built on this side: an assertion's text, or what a SubmissionError says.
+Never a traceback, never an expected value.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
+import time
 
 import pytest
 
+from grading.sandbox import Pool
+from grading.student import RemoteStudent, SubmissionError, SubmissionRaised
+
+PLUGIN_NAME = "chainrule-grader"
 MESSAGE_CHARS = 1500
-
-_fd = None
-_timeout = 0.0
-_student_files: tuple[str, ...] = ()
-_outcomes: dict[str, dict] = {}
+OUTPUT_CHARS = 400
 
 
-class GradingTimeout(Exception):
-    """Raised inside a test that ran past its time limit."""
-
-
-def _send(record: dict) -> None:
-    if _fd is None:
-        return
-    data = (json.dumps(record) + "\n").encode()
-    while data:
-        written = os.write(_fd, data)
-        data = data[written:]
-
-
-def pytest_configure(config):
-    """Take the pipe, the time limit and the student file list from the environment, then hide them."""
-    global _fd, _timeout, _student_files
-    fd = os.environ.get("CHAINRULE_GRADER_FD")
-    _fd = int(fd) if fd else None
-    _timeout = float(os.environ.get("CHAINRULE_GRADER_TIMEOUT", "0"))
-    _student_files = tuple(filter(None, os.environ.get("CHAINRULE_GRADER_STUDENT_FILES", "").split(":")))
-    for name in ("CHAINRULE_GRADER_FD", "CHAINRULE_GRADER_TIMEOUT", "CHAINRULE_GRADER_STUDENT_FILES"):
-        os.environ.pop(name, None)
-
-
-def pytest_collectreport(report):
-    """Report a module that failed to import or collect."""
-    if report.failed:
-        _send({"event": "collect_error", "nodeid": report.nodeid, "message": _short(str(report.longrepr))})
-
-
-def pytest_collection_finish(session):
-    """Report every collected test with its points."""
-    for item in session.items:
-        marker = item.get_closest_marker("points")
-        points = marker.args[0] if marker is not None and marker.args else None
-        _send({"event": "item", "nodeid": item.nodeid, "points": points,
-               "function": getattr(item, "originalname", None) or item.name})
-
-
-def pytest_runtest_logstart(nodeid, location):
-    """Report that a test started (the parent times it)."""
-    _outcomes[nodeid] = {"outcome": "passed", "message": ""}
-    _send({"event": "start", "nodeid": nodeid})
-
-
-def _alarm(signum, frame):
-    raise GradingTimeout(f"the test ran longer than its limit of {_timeout:g} s and was stopped")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    """Run the test body under a SIGALRM limit."""
-    if _timeout > 0:
-        previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, _timeout)
-    try:
-        yield
-    finally:
-        if _timeout > 0:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-
-
-def _short(text: str) -> str:
+def _short(text: str, limit: int = MESSAGE_CHARS) -> str:
     text, suffix = text.strip(), " ...[truncated]"
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - len(suffix)] + suffix
+    return text if len(text) <= limit else text[: limit - len(suffix)] + suffix
 
 
-def _where(excinfo) -> str:
-    """The innermost frame in a student file, as 'path:line in function'."""
-    for entry in reversed(excinfo.traceback):
-        path = str(entry.path).replace(os.sep, "/")
-        for rel in _student_files:
-            if path.endswith("/" + rel):
-                return f"{rel}:{entry.lineno + 1} in {entry.name}"
-    return ""
+class GraderPlugin:
+    """Collects items and outcomes; hands out students and reference data.
+
+    Args:
+        pool: the Pool of workers for this submission.
+        timeout: seconds each test's calls into the submission may take together.
+        reference: name -> dict of arrays.
+        standins: name -> trusted layer, for net tests.
+    """
+
+    def __init__(self, pool: Pool, timeout: float, reference: dict, standins: dict):
+        self.pool, self.timeout, self.reference, self.standins = pool, timeout, reference, standins
+        self.items: list[dict] = []
+        self.outcomes: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+        self.collect_errors: list[str] = []
+        self.import_errors: dict[str, str] = {}
+        self._students: dict[str, RemoteStudent] = {}
+        self._shared: tuple[str, object] | None = None  # (test file, worker) handed from test to test
+
+    # -- what the fixtures call
+    def new_student(self, nodeid: str) -> RemoteStudent:
+        """The RemoteStudent of one test (its clock starts now).
+
+        The tests of one file share a worker while none of them fails a call or installs
+        stand-ins; a new file, a failure or stand-ins start a fresh one.
+        """
+        file = nodeid.partition("::")[0]
+        worker = None
+        if self._shared is not None:
+            shared_file, worker = self._shared
+            self._shared = None
+            if shared_file != file:
+                worker.kill()
+                worker = None
+        student = RemoteStudent(self.pool, self.timeout, self.standins, worker=worker)
+        self._students[nodeid] = student
+        return student
+
+    def finish_student(self, nodeid: str) -> None:
+        """End a test's use of its worker: hand it on to the next test of the file, or kill it."""
+        student = self._students.pop(nodeid, None)
+        if student is None:
+            return
+        worker = student.close(keep=True)
+        if worker is not None:
+            self._shared = (nodeid.partition("::")[0], worker)
+        printed = "\n".join(student.outputs).strip()
+        if printed:
+            self.outputs[nodeid] = _short(printed, OUTPUT_CHARS)
+
+    def close(self) -> None:
+        """Kill the worker still handed on, if any."""
+        if self._shared is not None:
+            self._shared[1].kill()
+            self._shared = None
+
+    def reference_case(self, name: str) -> dict:
+        """Copies of the arrays of one reference case."""
+        if name not in self.reference:
+            raise KeyError(f"reference data {name}.npz is missing from the autograder")
+        return {key: value.copy() for key, value in self.reference[name].items()}
+
+    # -- pytest hooks
+    def pytest_configure(self, config):
+        """Make this plugin findable by the graded tests' conftest (config.chainrule_grader)."""
+        config.chainrule_grader = self
+
+    def pytest_collectreport(self, report):
+        """Keep a module that failed to collect (a broken graded test: the grader's fault)."""
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {_short(str(report.longrepr), 600)}")
+
+    def pytest_collection_finish(self, session):
+        """Record every collected test with its points."""
+        for item in session.items:
+            marker = item.get_closest_marker("points")
+            points = marker.args[0] if marker is not None and marker.args else None
+            self.items.append({"nodeid": item.nodeid, "points": points,
+                               "function": getattr(item, "originalname", None) or item.name})
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Keep the first failure of a test (setup, call or teardown) as a short message."""
+        outcome = yield
+        report = outcome.get_result()
+        nodeid = item.nodeid
+        if report.failed and nodeid not in self.outcomes:
+            message = "failed"
+            if call.excinfo is not None:
+                exc = call.excinfo.value
+                if isinstance(exc, SubmissionError):
+                    message = str(exc)
+                    if isinstance(exc, SubmissionRaised) and exc.is_import_error and exc.where:
+                        self.import_errors.setdefault(exc.where.split(":")[0], f"{exc.type} at {exc.where}: "
+                                                                               f"{exc.detail}")
+                elif isinstance(exc, AssertionError):
+                    message = str(exc) or "AssertionError"
+                else:
+                    message = f"{type(exc).__name__}: {exc}"
+            if report.when != "call":
+                message = f"error in test {report.when}: {message}"
+            self.outcomes[nodeid] = _short(message)
+        elif report.skipped and nodeid not in self.outcomes:
+            self.outcomes[nodeid] = "skipped: a graded test must run"
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        """A test with no failure passed."""
+        self.outcomes.setdefault(nodeid, "passed")
+        self.finish_student(nodeid)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Keep the first failure of a test (setup, call or teardown) as a short message."""
-    outcome = yield
-    report = outcome.get_result()
-    state = _outcomes.setdefault(item.nodeid, {"outcome": "passed", "message": ""})
-    if report.failed and state["outcome"] == "passed":
-        message = "failed"
-        if call.excinfo is not None:
-            message = call.excinfo.exconly()
-            where = _where(call.excinfo)
-            if where:
-                message += f"\n(raised at {where})"
-        if report.when != "call":
-            message = f"error in test {report.when}: {message}"
-        state.update(outcome="failed", message=_short(message))
-    elif report.skipped and state["outcome"] == "passed":
-        state.update(outcome="failed", message="skipped: a graded test must run")
-
-
-def pytest_runtest_logfinish(nodeid, location):
-    """Report the test's outcome once all its phases are done."""
-    state = _outcomes.get(nodeid, {"outcome": "failed", "message": "no outcome was recorded"})
-    _send({"event": "result", "nodeid": nodeid, **state})
+def run(plugin: GraderPlugin, args: list[str]) -> int:
+    """pytest.main with the plugin; returns pytest's exit code."""
+    started = time.monotonic()
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        plugin.close()
+    plugin.seconds = time.monotonic() - started
+    return int(code)

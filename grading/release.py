@@ -3,22 +3,43 @@
     python -m grading release OUT_DIR [--force]
 
 What goes in is listed in ``grading.manifest``. Python files and notebooks are cut along their
-markers (``grading.markers``); notebooks also lose their outputs. The tree is built in a
-temporary folder next to OUT_DIR and moved into place only when complete, so a failed release
-leaves nothing half-written and an existing OUT_DIR is replaced only with --force.
+markers (``grading.markers``); notebooks also lose their outputs; the README files and the
+Makefile are written from student templates; a graded test file left without tests once its
+hidden regions are cut is not written. The tree is built in a temporary folder next to OUT_DIR
+and moved into place only when complete, so a failed release leaves nothing half-written.
+
+A release never deletes what it did not write. OUT_DIR may not be the project, lie inside it or
+contain it. Its top holds a marker file (``manifest.RELEASE_MARKER``) listing the SHA-256 of
+every file written; ``--force`` replaces an existing OUT_DIR only when that marker is there and
+every file in the folder is one it lists, unchanged (Python caches excepted). Anything else
+(a folder of your own, a release someone edited or ran ``make venv`` in) is refused, saying why.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import os
 import pathlib
+import secrets
 import shutil
-import tempfile
+import stat
 from dataclasses import dataclass, field
 
 from grading import manifest
-from grading.markers import HIDDEN, SOLUTION, MarkerError, Region, enclosing_name, find_regions, strip_lines
+from grading.markers import HIDDEN, KINDS, SOLUTION, MarkerError, Region, enclosing_name, find_regions, strip_lines
+
+
+# The first line of the marker file: what wrote the folder.
+MARKER_HEADER = "# written by `python -m grading release` (chainrule): the student version"
+MARKER_NOTE = ("# `release --force` replaces this folder only while it holds exactly the files below, "
+               "unchanged (sha256, path)")
+# Written by Python when the tree is used, never by hand: a forced release may delete these.
+CACHE_DIRS = ("__pycache__", ".pytest_cache")
+CACHE_SUFFIXES = (".pyc", ".pyo")
+# Where the Makefile template takes the list of student files.
+STUDENT_FILES_SLOT = "@STUDENT_FILES@"
 
 
 class ReleaseError(RuntimeError):
@@ -34,6 +55,23 @@ class Release:
     # relative path -> names of the functions whose solution was stubbed
     stubbed: dict[str, list[str]] = field(default_factory=dict)
     hidden_regions: int = 0
+    # graded test files not written because no test is left in them once hidden regions are cut
+    skipped_tests: list[str] = field(default_factory=list)
+
+
+def _path(fn: str, name: str, value) -> pathlib.Path:
+    """value as a Path, or TypeError naming the function and the argument."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{fn}: {name} must be a path (str or os.PathLike), got {type(value).__name__} {value!r}.")
+    if isinstance(os.fspath(value), bytes):
+        raise TypeError(f"{fn}: {name} must be a text path, got bytes {value!r}.")
+    return pathlib.Path(value)
+
+
+def _text(fn: str, name: str, value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{fn}: {name} must be a str, got {type(value).__name__}.")
+    return value
 
 
 def project_root() -> pathlib.Path:
@@ -46,7 +84,11 @@ def released_sources(root: pathlib.Path) -> list[str]:
 
     Args:
         root: the project root.
+
+    Returns:
+        Paths relative to root, posix style, of every released file (templated ones included).
     """
+    root = _path("released_sources", "root", root)
     found: list[str] = []
     for entry in manifest.RELEASE_PATHS:
         path = root / entry
@@ -65,17 +107,21 @@ def released_sources(root: pathlib.Path) -> list[str]:
 
 
 def graded_test_sources(root: pathlib.Path) -> list[str]:
-    """Relative paths of the graded tests (and their helpers), sorted."""
+    """Relative paths of the graded tests (and their helpers), sorted.
+
+    Args:
+        root: the project root.
+
+    Returns:
+        Paths relative to root, posix style, of every .py file under manifest.GRADED_TESTS_DIR.
+    """
+    root = _path("graded_test_sources", "root", root)
     base = root / manifest.GRADED_TESTS_DIR
     return sorted(
         p.relative_to(root).as_posix()
         for p in base.rglob("*.py")
         if "__pycache__" not in p.parts
     )
-
-
-def _split(text: str) -> tuple[list[str], bool]:
-    return text.split("\n"), text.endswith("\n")
 
 
 def strip_python(text: str, rel: str, allowed: tuple[str, ...]) -> tuple[str, list[Region], list[str]]:
@@ -93,6 +139,10 @@ def strip_python(text: str, rel: str, allowed: tuple[str, ...]) -> tuple[str, li
         MarkerError: malformed markers, or a kind this file may not hold.
         ReleaseError: the stubbed file is no longer valid Python.
     """
+    _text("strip_python", "text", text)
+    _text("strip_python", "rel", rel)
+    if not isinstance(allowed, tuple) or not all(kind in KINDS for kind in allowed):
+        raise TypeError(f"strip_python: allowed must be a tuple of region kinds from {KINDS}, got {allowed!r}.")
     lines = text.split("\n")
     new_lines, regions = strip_lines(lines, rel)
     for region in regions:
@@ -120,6 +170,8 @@ def strip_notebook(text: str, rel: str) -> tuple[str, list[Region], list[str]]:
     Returns:
         (new JSON text, regions, stubbed cell names like "cell 3").
     """
+    _text("strip_notebook", "text", text)
+    _text("strip_notebook", "rel", rel)
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -158,8 +210,53 @@ def _write(path: pathlib.Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def has_tests(text: str, rel: str) -> bool:
+    """Whether a test module's text defines a test pytest would collect (test_* function or Test* method).
+
+    Args:
+        text: the module's source.
+        rel: its path, named in errors.
+
+    Returns:
+        True when some module-level ``test*`` function, or ``test*`` method of a ``Test*`` class, is defined.
+    """
+    _text("has_tests", "text", text)
+    _text("has_tests", "rel", rel)
+    try:
+        tree = ast.parse(text, rel)
+    except SyntaxError as exc:
+        raise ReleaseError(f"release: {rel} is not valid Python (line {exc.lineno}: {exc.msg}).") from exc
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in tree.body:
+        if isinstance(node, functions) and node.name.startswith("test"):
+            return True
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            if any(isinstance(item, functions) and item.name.startswith("test") for item in node.body):
+                return True
+    return False
+
+
+def _template(root: pathlib.Path, target: str, source: str) -> bytes:
+    """The student version's file `target`, from the template `source` under root."""
+    path = root / source
+    if not path.is_file():
+        raise ReleaseError(f"release: the template {source} for the student {target} is missing under {root}.")
+    text = path.read_text("utf-8")
+    _check_plain_file(text, source)
+    if target == "Makefile":
+        if text.count(STUDENT_FILES_SLOT) != 1:
+            raise ReleaseError(f"release: {source} must hold {STUDENT_FILES_SLOT} exactly once (the files "
+                               f"`make submission` packs); found it {text.count(STUDENT_FILES_SLOT)} times.")
+        awkward = [rel for rel in manifest.STUDENT_FILES if any(c.isspace() or c in "$#\\'\"" for c in rel)]
+        if awkward:
+            raise ReleaseError(f"release: grading.manifest.STUDENT_FILES {awkward} hold spaces or characters "
+                               "a Makefile cannot list; rename those files.")
+        text = text.replace(STUDENT_FILES_SLOT, " \\\n    ".join(manifest.STUDENT_FILES))
+    return text.encode("utf-8")
+
+
 def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
-    """Write the student version into dest, an empty or missing folder (no atomicity here).
+    """Write the student version into dest, an empty or missing folder (no atomicity, no marker here).
 
     Args:
         root: the project root holding the reference solution.
@@ -168,8 +265,12 @@ def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
     Returns:
         The Release summary.
     """
+    root = _path("build", "root", root)
+    dest = _path("build", "dest", dest)
     result = Release(out_dir=dest)
     for rel in released_sources(root):
+        if rel in manifest.STUDENT_TEMPLATES:
+            continue
         raw = (root / rel).read_bytes()
         if rel.endswith((".py", ".ipynb")) or not _is_binary(raw):
             text = raw.decode("utf-8")
@@ -191,10 +292,14 @@ def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
         target = pathlib.PurePosixPath(manifest.STUDENT_TESTS_DIR) / pathlib.PurePosixPath(rel).relative_to(
             manifest.GRADED_TESTS_DIR
         )
+        if target.name.startswith("test") and not has_tests(text, rel):
+            result.skipped_tests.append(rel)  # all hidden: an empty file would only puzzle students
+            continue
         _write(dest / target, text.encode("utf-8"))
         result.files.append(target.as_posix())
-    _write(dest / "README.md", (root / manifest.STUDENT_README).read_bytes())
-    result.files.append("README.md")
+    for target, source in manifest.STUDENT_TEMPLATES.items():
+        _write(dest / target, _template(root, target, source))
+        result.files.append(target)
     marked = {rel for rel in result.stubbed if rel.endswith(".py")}
     missing = sorted(set(manifest.STUDENT_FILES) - marked)
     extra = sorted(marked - set(manifest.STUDENT_FILES))
@@ -210,45 +315,166 @@ def _is_binary(raw: bytes) -> bool:
     return b"\0" in raw[:8192] or raw[:2] == b"\x1f\x8b"
 
 
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_marker(tree: pathlib.Path, files: list[str]) -> None:
+    lines = [MARKER_HEADER, MARKER_NOTE] + [f"{_sha256(tree / rel)}  {rel}" for rel in sorted(files)]
+    (tree / manifest.RELEASE_MARKER).write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def _recorded_files(marker: pathlib.Path) -> dict[str, str] | None:
+    """path -> sha256 from a marker file, or None when it is not one release wrote."""
+    try:
+        lines = marker.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or lines[0] != MARKER_HEADER:
+        return None
+    recorded = {}
+    for line in lines[1:]:
+        if line.startswith("#"):
+            continue
+        digest, sep, rel = line.partition("  ")
+        if not sep or len(digest) != 64 or not rel:
+            return None
+        recorded[rel] = digest
+    return recorded
+
+
+def _not_written_by_release(tree: pathlib.Path, recorded: dict[str, str]) -> list[str]:
+    """Entries of tree that the release recorded in its marker did not write as they are now."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(tree):
+        here = pathlib.Path(dirpath)
+        for name in list(dirnames):
+            if (here / name).is_symlink():
+                found.append(f"{(here / name).relative_to(tree).as_posix()} (a link)")
+                dirnames.remove(name)
+            elif name in CACHE_DIRS:
+                dirnames.remove(name)
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = here / name
+            rel = path.relative_to(tree).as_posix()
+            if rel == manifest.RELEASE_MARKER or name.endswith(CACHE_SUFFIXES):
+                continue
+            if not stat.S_ISREG(path.lstat().st_mode):
+                found.append(f"{rel} (not a regular file)")
+            elif rel not in recorded:
+                found.append(f"{rel} (added)")
+            elif _sha256(path) != recorded[rel]:
+                found.append(f"{rel} (changed)")
+    return sorted(found)
+
+
+def _refuse_project_folders(out_dir: pathlib.Path, roots: list[pathlib.Path]) -> None:
+    """ReleaseError when out_dir (resolved) is, lies inside or contains one of the (resolved) roots."""
+    for root in roots:
+        if out_dir == root:
+            where = "is the project root"
+        elif root in out_dir.parents:
+            where = "lies inside the project root"
+        elif out_dir in root.parents:
+            where = "contains the project root"
+        else:
+            continue
+        raise ReleaseError(f"release: OUT_DIR {out_dir} {where} {root}; write the student version outside "
+                           "the project (e.g. ../student), so replacing it can never touch the project.")
+
+
+def _check_replaceable(out_dir: pathlib.Path, force: bool) -> None:
+    """ReleaseError unless out_dir, non-empty, is an unchanged earlier release and force is set."""
+    marker = out_dir / manifest.RELEASE_MARKER
+    recorded = _recorded_files(marker) if marker.is_file() and not marker.is_symlink() else None
+    if recorded is None:
+        even = " (not even with --force)" if force else ""
+        raise ReleaseError(f"release: OUT_DIR {out_dir} is not empty and holds no {manifest.RELEASE_MARKER} "
+                           f"written by an earlier release, so it is not one and release will not replace "
+                           f"it{even}: release never deletes what it did not write; pick a new or empty folder.")
+    if not force:
+        raise ReleaseError(f"release: OUT_DIR {out_dir} holds an earlier release; pass --force to replace it.")
+    foreign = _not_written_by_release(out_dir, recorded)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        count = f"{len(foreign)} entries in it are" if len(foreign) > 1 else "1 entry in it is"
+        them = "them" if len(foreign) > 1 else "it"
+        raise ReleaseError(f"release: OUT_DIR {out_dir} holds an earlier release, but {count} not as that "
+                           f"release wrote {them}: {shown}; --force replaces only an "
+                           "unchanged release, so move those away first (`make clean` there removes .venv, "
+                           "*.egg-info and submission.zip).")
+
+
+def _make_staging(target: pathlib.Path) -> pathlib.Path:
+    """A new, empty folder beside target, with the permissions the umask gives (mkdtemp's are private)."""
+    for _ in range(100):
+        staging = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+        try:
+            staging.mkdir()
+        except FileExistsError:
+            continue
+        return staging
+    raise ReleaseError(f"release: could not create a temporary folder beside {target}.")
+
+
 def release(out_dir, *, root=None, force: bool = False) -> Release:
-    """Write the student version to out_dir, atomically.
+    """Write the student version to out_dir, atomically, with the release marker at its top.
 
     Args:
-        out_dir: the folder to create. It must not exist (or be empty) unless force is True,
-            in which case it is replaced once the new tree is complete.
+        out_dir: the folder to create: new, empty, or (with force) an unchanged earlier release.
+            It may not be, lie inside or contain the project root (compared through symlinks).
         root: the project root (default: the one this package lives in).
-        force: replace an existing, non-empty out_dir.
+        force: replace an earlier release in out_dir once the new tree is complete.
 
     Returns:
-        The Release summary, with out_dir pointing at the final folder.
+        The Release summary, with out_dir pointing at the final folder (symlinks resolved).
 
     Raises:
-        ReleaseError: out_dir exists and is not empty (without force), or is a file.
+        ReleaseError: out_dir is a file, is or holds or sits in the project, is not empty and
+            not an earlier release (even with force), is an earlier release and force is not set,
+            or is one whose files were changed or added to.
         MarkerError: malformed markers, naming the file and line.
     """
-    root = pathlib.Path(root) if root is not None else project_root()
-    out_dir = pathlib.Path(out_dir).absolute()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReleaseError(f"release: OUT_DIR {out_dir} is a file, expected a folder to create.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise ReleaseError(f"release: OUT_DIR {out_dir} exists and is not empty; pass --force to replace it.")
-    copied = {root.resolve() / entry for entry in manifest.RELEASE_PATHS}
-    if any(out_dir.resolve() == path or path in out_dir.resolve().parents for path in copied):
-        raise ReleaseError(f"release: OUT_DIR {out_dir} lies inside {root}/{{{', '.join(manifest.RELEASE_PATHS)}}}, "
-                           "which the release copies; pick another folder.")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    target = _path("release", "out_dir", out_dir).absolute().resolve()
+    root = project_root() if root is None else _path("release", "root", root)
+    if not isinstance(force, bool):
+        raise TypeError(f"release: force must be True or False, got {type(force).__name__} {force!r}.")
+    if not root.is_dir():
+        raise ReleaseError(f"release: root {root} is not a folder; expected the project root.")
+    protected = sorted({root.resolve(), project_root()})
+    _refuse_project_folders(target, protected)
+    if target.exists() and not target.is_dir():
+        raise ReleaseError(f"release: OUT_DIR {target} is a file, expected a folder to create.")
+    replacing = target.is_dir() and any(target.iterdir())
+    if replacing:
+        _check_replaceable(target, force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = _make_staging(target)
     try:
         result = build(root, staging)
-        if out_dir.exists():
+        _write_marker(staging, result.files)
+        result.files.append(manifest.RELEASE_MARKER)
+        if replacing:
             old = staging.with_name(staging.name + ".old")
-            out_dir.rename(old)
-            staging.rename(out_dir)
+            target.rename(old)
+            try:
+                staging.rename(target)
+            except BaseException:
+                old.rename(target)
+                raise
             shutil.rmtree(old)
+        elif target.is_dir():
+            target.rmdir()  # empty: nothing of anyone's is lost
+            staging.rename(target)
         else:
-            staging.rename(out_dir)
+            staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    result.out_dir = out_dir
+    result.out_dir = target
     return result

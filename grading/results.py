@@ -58,17 +58,28 @@ def to_gradescope(grade) -> dict:
 def write_results(grade, path) -> pathlib.Path:
     """Write results.json atomically (a temporary file renamed over the target)."""
     path = pathlib.Path(path)
+    _atomic_text(path, json.dumps(to_gradescope(grade), indent=2) + "\n")
+    return path
+
+
+def write_log(grade, path) -> pathlib.Path:
+    """Write what the submission printed during each test (as kept, bounded) to path, atomically."""
+    path = pathlib.Path(path)
+    chunks = [f"== {nodeid}\n{text}\n" for test in grade.tests for nodeid, text in test.printed.items()]
+    _atomic_text(path, "".join(chunks) or "the submission printed nothing\n")
+    return path
+
+
+def _atomic_text(path: pathlib.Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(to_gradescope(grade), handle, indent=2)
-            handle.write("\n")
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
-    return path
 
 
 def table(grade, show_hidden: bool = True) -> str:

@@ -76,9 +76,11 @@ def leaky_relu_forward(x, negative_slope=0.01):
     (x,), dtype = float_operands("leaky_relu_forward", x=x)
     slope = real_number("leaky_relu_forward", "negative_slope", negative_slope,
                         low=0.0, high=1.0, high_open=True)
+    # BEGIN SOLUTION
     mask = x > 0
     # For 0 <= slope < 1, max(x, slope x) is x where x > 0 and slope x elsewhere.
     return scalar_if_0d(np.maximum(x, slope * x)), (mask, slope, dtype)
+    # END SOLUTION
 
 
 def leaky_relu_backward(dout, cache):
@@ -96,10 +98,12 @@ def leaky_relu_backward(dout, cache):
     """
     mask, slope, dtype = cache
     dout = upstream("leaky_relu_backward", dout, mask.shape, dtype)
+    # BEGIN SOLUTION
     local = mask.astype(dtype)  # the local gradient: 1 where x > 0, slope elsewhere
     local *= 1 - slope
     local += slope
     return scalar_if_0d(dout * local)
+    # END SOLUTION
 
 
 def sigmoid_forward(x):

@@ -139,6 +139,7 @@ def nesterov(w, dw, config=None):
     """
     fn = "nesterov"
     config = _start(fn, w, dw, config, {"learning_rate": 1e-2, "momentum": 0.9})
+    # BEGIN SOLUTION
     mu = config["momentum"]
     v = config["velocity"] = _state(fn, config, "velocity", w)
     next_w = w - mu * v  # the -mu * velocity_prev term, before v is updated in place
@@ -146,6 +147,7 @@ def nesterov(w, dw, config=None):
     v -= config["learning_rate"] * dw
     next_w += (1 + mu) * v
     return next_w, config
+    # END SOLUTION
 
 
 def rmsprop(w, dw, config=None):

@@ -2,6 +2,7 @@
 and passes, and the command prints its table and exit status."""
 
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -46,8 +47,8 @@ def _gradcheck(*args):
 
 
 def test_command_checks_the_cases_and_exits_0():
-    """python -m gradcheck --only pool prints a row per matching case and exits 0."""
-    proc = _gradcheck("--only", "max_pool", "--mode", "fast")
+    """python -m gradcheck --only 'max_pool*' prints a row per matching case and exits 0."""
+    proc = _gradcheck("--only", "max_pool*", "--mode", "fast")
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("max_pool")]
     assert len(rows) == 3 and all(" ok " in row for row in rows)
@@ -59,7 +60,43 @@ def test_command_lists_cases_and_refuses_unknown_names():
     proc = _gradcheck("--list")
     assert proc.returncode == 0 and proc.stdout.splitlines() == [c.name for c in LAYER_CASES + MODEL_CASES]
     proc = _gradcheck("--only", "nothing-like-this")
-    assert proc.returncode == 2 and "matches no case" in proc.stderr
+    assert proc.returncode == 2 and "'nothing-like-this' matches no case name" in proc.stderr
+
+
+def test_only_selects_whole_case_names_not_substrings():
+    """--only relu_forward picks that case alone, not leaky_relu_forward or the sandwiches that contain the words."""
+    from gradcheck.__main__ import select_cases
+
+    cases = LAYER_CASES + MODEL_CASES
+    assert [c.name for c in select_cases(cases, ["relu_forward"])] == ["relu_forward"]
+    assert [c.name for c in select_cases(cases, ["ThreeLayerConvNet", "relu_forward"])] == [
+        "relu_forward", "ThreeLayerConvNet"]
+    assert [c.name for c in select_cases(cases, ["max_pool*"])] == [
+        c.name for c in LAYER_CASES if c.name.startswith("max_pool")]
+    with pytest.raises(ValueError, match=r"--only 'relu' \(did you mean 'relu_forward'.*\) matches no case name"):
+        select_cases(cases, ["relu", "affine_forward"])
+    with pytest.raises(TypeError, match="select_cases: names must be a list of str"):
+        select_cases(cases, "relu_forward")
+
+
+def test_command_shows_a_not_implemented_case_as_a_todo_row(monkeypatch, capsys):
+    """A case whose layer raises NotImplementedError gets a todo row naming it, the others still run, exit 1."""
+    from gradcheck import __main__ as command
+    from gradcheck import registry
+
+    def stub_forward(x):
+        raise NotImplementedError("stub_forward is not implemented yet: write it in layers/stub.py")
+
+    stub = registry.LayerCase("stub_forward", stub_forward, lambda dout, cache: dout,
+                              lambda rng: ({"x": rng.normal(size=3)}, {}))
+    monkeypatch.setattr(registry, "LAYER_CASES", [stub, registry.layer_case("sigmoid_forward")])
+    monkeypatch.setattr(registry, "MODEL_CASES", [])
+    assert command.main(["--mode", "fast"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(re.fullmatch(r"stub_forward\s+todo\s+not implemented yet: stub_forward \(in layers/stub.py\)", line)
+               for line in lines), lines
+    assert any(line.startswith("sigmoid_forward") and " ok " in line for line in lines), lines
+    assert "1 of 2 passed; 1 not implemented yet (mode fast, seed 0)." in lines
 
 
 def test_command_exits_1_and_prints_the_failing_report(monkeypatch, capsys):

@@ -6,9 +6,11 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zipfile
 
 import pytest
 from grading_support import ROOT, copy_project, edit, run_grading
@@ -16,7 +18,8 @@ from grading_support import ROOT, copy_project, edit, run_grading
 from grading import manifest
 from grading.grade import hidden_test_names
 from grading.markers import SOLUTION, find_regions
-from grading.release import Release, ReleaseError, graded_test_sources, release, released_sources, strip_notebook
+from grading.release import (MARKER_HEADER, Release, ReleaseError, graded_test_sources, has_tests, release,
+                             released_sources, strip_notebook)
 
 pytestmark = pytest.mark.grading
 
@@ -56,6 +59,9 @@ def test_every_student_file_is_stubbed_and_still_compiles(released):
         released / "layers/affine.py").read_text()
     assert 'raise NotImplementedError("FullyConnectedNet.loss is not implemented yet' in (
         released / "solver/nets.py").read_text()
+    activations, optim = (released / "layers/activations.py").read_text(), (released / "solver/optim.py").read_text()
+    assert 'raise NotImplementedError("leaky_relu_backward is not implemented yet' in activations
+    assert 'raise NotImplementedError("nesterov is not implemented yet' in optim
 
 
 def test_no_line_from_a_solution_region_appears_in_the_release(released):
@@ -72,6 +78,8 @@ def test_no_line_from_a_solution_region_appears_in_the_release(released):
             (inside if i in covered else outside).add(line.strip())
     secret = {line for line in inside - outside if line and not line.startswith("# ")}
     assert len(secret) > 150, f"only {len(secret)} secret lines: the markers cover less than expected"
+    # relu's mask and sgd_momentum's velocity update also sat in complete code (leaky_relu, nesterov)
+    assert {"mask = x > 0", 'v -= config["learning_rate"] * dw'} <= secret
     leaks = []
     for path in _text_files(released):
         for number, line in enumerate(_lines_of(path), start=1):
@@ -165,16 +173,161 @@ def test_unclosed_marker_through_the_command_line_exits_2(tmp_path):
     assert "solver/optim.py:" in done.stderr and "do not nest" in done.stderr
 
 
-def test_release_refuses_a_non_empty_out_dir_unless_forced(tmp_path):
-    """An existing, non-empty OUT_DIR is kept unless --force, which replaces it whole."""
+def test_a_folder_without_the_release_marker_is_refused_even_with_force(tmp_path):
+    """A non-empty OUT_DIR that no release wrote is kept whole, with or without --force, saying why."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ReleaseError, match="not empty; pass --force"):
+    with pytest.raises(ReleaseError, match=r"holds no \.chainrule-release written by an earlier release"):
         release(out)
+    with pytest.raises(ReleaseError, match=r"not even with --force\): release never deletes what it did not write"):
+        release(out, force=True)
+    (out / ".chainrule-release").write_text("")  # a marker that release did not write proves nothing
+    with pytest.raises(ReleaseError, match="not even with --force"):
+        release(out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == [".chainrule-release", "notes.txt"]
     assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_force_replaces_an_unchanged_earlier_release_and_only_that(tmp_path):
+    """An earlier release (caches aside) is replaced with --force; one added to or edited is refused."""
+    out = tmp_path / "out"
+    first = release(out)
+    marker = (out / ".chainrule-release").read_text().splitlines()
+    assert marker[0] == MARKER_HEADER and "python -m grading release" in marker[0]
+    assert ".chainrule-release" in first.files and any(line.endswith("  layers/affine.py") for line in marker)
+    with pytest.raises(ReleaseError, match="holds an earlier release; pass --force to replace it"):
+        release(out)
+    (out / "layers/__pycache__").mkdir()
+    (out / "layers/__pycache__/affine.cpython-312.pyc").write_bytes(b"cache")
     release(out, force=True)
-    assert not (out / "notes.txt").exists() and (out / "layers/affine.py").is_file()
+    assert not (out / "layers/__pycache__").exists() and (out / "layers/affine.py").is_file()
+
+    (out / "notes.txt").write_text("mine")
+    edited = (out / "layers/affine.py").read_text() + "# my attempt\n"
+    (out / "layers/affine.py").write_text(edited)
+    with pytest.raises(ReleaseError, match=r"2 entries in it are not as that release wrote them: "
+                                           r"layers/affine.py \(changed\), notes.txt \(added\)"):
+        release(out, force=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "layers/affine.py").read_text() == edited
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_release_refuses_the_project_any_folder_inside_it_or_around_it(tmp_path):
+    """OUT_DIR equal to, inside (also through a symlink) or containing the project root is refused, forced or not."""
+    root = copy_project(tmp_path / "project")
+    link = tmp_path / "link"
+    link.symlink_to(root / "solver", target_is_directory=True)
+    cases = [(root, "is the project root"), (root / "student", "lies inside the project root"),
+             (link / "student", "lies inside the project root"), (tmp_path, "contains the project root")]
+    for out, why in cases:
+        for force in (False, True):
+            with pytest.raises(ReleaseError, match=why):
+                release(out, root=root, force=force)
+    assert not (root / "student").exists() and not (root / "solver/student").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "project"]
+
+
+def test_cli_release_dot_force_in_the_project_exits_2_and_deletes_nothing(tmp_path):
+    """`python -m grading release . --force` run in a project copy exits 2 with one line and leaves it whole."""
+    root = copy_project(tmp_path / "project")
+    (root / ".git").mkdir()
+    (root / ".git/HEAD").write_text("ref: refs/heads/main\n")
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
+    done = subprocess.run([sys.executable, "-m", "grading", "release", ".", "--force"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "is the project root" in done.stderr, done.stderr
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before
+
+
+def test_release_rejects_arguments_of_the_wrong_type(tmp_path):
+    """out_dir, root and force of the wrong type raise TypeError naming release and the argument."""
+    with pytest.raises(TypeError, match=r"release: out_dir must be a path \(str or os.PathLike\), got int 3"):
+        release(3)
+    with pytest.raises(TypeError, match="release: root must be a path"):
+        release(tmp_path / "out", root=1.5)
+    with pytest.raises(TypeError, match="release: force must be True or False, got str 'yes'"):
+        release(tmp_path / "out", force="yes")
+    assert not (tmp_path / "out").exists()
+
+
+def test_student_makefile_has_only_targets_that_work_in_the_student_tree(released):
+    """The released Makefile has no instructor target, and each of its targets dry-runs there."""
+    text = (released / "Makefile").read_text()
+    rules = re.sub(r"^define .*?^endef$", "", text, flags=re.MULTILINE | re.DOTALL)  # not the embedded Python
+    targets = set(re.findall(r"^([A-Za-z][\w-]*):(?!=)", rules, flags=re.MULTILINE))
+    assert {"test", "train", "gradcheck", "submission", "venv", "clean"} <= targets
+    assert not targets & {"release", "grade", "autograder-zip", "make-reference"}
+    assert "grading" not in re.sub(r"^#.*$", "", text, flags=re.MULTILINE)
+    for target in sorted(targets):
+        done = subprocess.run(["make", "-n", target], cwd=released, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"make -n {target}: {done.stderr}"
+
+
+def test_make_submission_zips_exactly_the_student_files(released, tmp_path):
+    """`make submission` in a released tree writes submission.zip holding STUDENT_FILES, paths kept, nothing else."""
+    tree = shutil.copytree(released, tmp_path / "student")
+    (tree / "notes.txt").write_text("not handed in")
+    done = subprocess.run(["make", "submission", f"PYTHON={sys.executable}"], cwd=tree, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"wrote submission.zip with {len(manifest.STUDENT_FILES)} files: layers/affine.py" in done.stdout
+    with zipfile.ZipFile(tree / "submission.zip") as archive:
+        assert archive.namelist() == list(manifest.STUDENT_FILES)
+        assert archive.read("solver/optim.py") == (tree / "solver/optim.py").read_bytes()
+    assert not list(tree.glob(".submission.*"))
+
+
+def test_no_test_file_in_the_release_lacks_a_test(released):
+    """Every tests/test_*.py of the student version defines a test; none is an empty shell."""
+    test_files = sorted((released / "tests").glob("test_*.py"))
+    assert test_files
+    assert [p.name for p in test_files if not has_tests(p.read_text(), p.name)] == []
+
+
+def test_a_graded_test_file_that_is_all_hidden_is_not_released(tmp_path):
+    """A graded test file whose tests are all hidden is left out of the release and reported as skipped."""
+    root = copy_project(tmp_path / "project")
+    (root / manifest.GRADED_TESTS_DIR / "test_all_hidden.py").write_text(
+        '"""Graded: nothing public."""\n\n# BEGIN HIDDEN TESTS\ndef test_secret():\n    assert True\n'
+        "# END HIDDEN TESTS\n")
+    result = release(tmp_path / "out", root=root)
+    assert not (tmp_path / "out/tests/test_all_hidden.py").exists()
+    assert f"{manifest.GRADED_TESTS_DIR}/test_all_hidden.py" in result.skipped_tests
+    assert (tmp_path / "out/tests/conftest.py").is_file()  # helpers without tests stay
+
+
+def test_has_tests_sees_functions_and_test_class_methods_only():
+    """has_tests is true for a test_ function or a Test class method, false for imports and helpers alone."""
+    assert has_tests("def test_one():\n    pass\n", "t.py")
+    assert has_tests("class TestThing:\n    def test_it(self):\n        pass\n", "t.py")
+    assert not has_tests('"""Doc."""\nimport numpy\n\ndef helper():\n    pass\n', "t.py")
+    assert not has_tests("class Helper:\n    def test_it(self):\n        pass\n", "t.py")
+
+
+def test_student_notebooks_readme_speaks_to_students(released):
+    """The released notebooks/README.md is the student one: every notebook named, no instructor workflow."""
+    text = (released / "notebooks/README.md").read_text()
+    assert text == (ROOT / manifest.STUDENT_TEMPLATES["notebooks/README.md"]).read_text()
+    for notebook in sorted((released / "notebooks").glob("*.ipynb")):
+        assert f"`{notebook.name}`" in text, notebook.name
+    assert not re.search(r"grading release|BEGIN SOLUTION|pytest -m notebooks|before committing", text)
+
+
+def test_gradcheck_in_the_student_tree_shows_stubs_as_not_implemented_rows(released):
+    """`python -m gradcheck` on the untouched release prints a todo row per stubbed case, no traceback, exit 1."""
+    done = subprocess.run([sys.executable, "-m", "gradcheck", "--mode", "fast"], cwd=released,
+                          env=dict(os.environ, PYTHONPATH=str(released)), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr
+    rows = {line.split("  ")[0]: line for line in done.stdout.splitlines()}
+    assert re.search(r"\btodo\s+not implemented yet: relu_forward \(in layers/activations.py\)$", rows["relu_forward"])
+    assert "not implemented yet: FullyConnectedNet.loss (in solver/nets.py)" in rows["FullyConnectedNet"]
+    assert re.search(r"\bok\b", rows["sigmoid_forward"])  # complete layers are still checked
+    assert re.search(r"\n\d+ of \d+ passed; \d+ not implemented yet \(mode fast, seed 0\)\.", done.stdout)
 
 
 def test_student_files_list_must_match_the_marked_files(tmp_path):

@@ -1,13 +1,28 @@
-"""Comparisons for graded tests: messages give error sizes, never the expected values.
+"""What the graded tests share: the comparison, the layer and net gradient checks, and the local
+stand-in for the grader's handle on your code.
 
-Whatever a submission returns is converted with ``np.asarray(value, dtype=np.float64)`` and
-its shape checked before any arithmetic, so an object that answers True to every ``==``
-gains nothing.
+The tests call your code through the ``student`` fixture, never by importing it:
+
+    out, cache = student.call("layers.affine_forward", x, w, b)
+
+On your machine ``student`` is a LocalStudent: it imports your modules and calls them directly.
+In the autograder it is the grader's RemoteStudent, which runs your code in a separate,
+sandboxed process and sends arguments and results across as plain data, so the tests, their
+tolerances and any reference data never share a process with the code they grade.
+
+Whatever your code returns is converted with ``np.asarray(value, dtype=np.float64)`` and its
+shape checked before any arithmetic, so an object that answers True to every ``==`` gains
+nothing; messages give error sizes and an index, never the expected values.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
+
+from gradcheck import check_layer, check_loss, check_model
+from gradcheck.registry import layer_case
 
 # float64 results of the same formulas agree to about 1e-12; 1e-8 leaves room for a
 # different but equivalent order of operations.
@@ -17,6 +32,8 @@ ATOL = 1e-10
 
 def as_float64(what: str, value) -> np.ndarray:
     """value as a float64 array, or an AssertionError naming what could not be converted."""
+    if type(value) not in (np.ndarray, float, int, bool, list, tuple) and not isinstance(value, np.generic):
+        raise AssertionError(f"{what}: expected an array of numbers, got {type(value).__name__}.")
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -50,3 +67,68 @@ def assert_matches(what: str, got, expected, rtol: float = RTOL, atol: float = A
             f"{float(err.max()):.3g} (relative to the largest value: {rel:.3g}) at index "
             f"{tuple(int(i) for i in worst)}; tolerance {atol:g} + {rtol:g} * |expected|."
         )
+
+
+def check_layer_case(student, case_name: str, seed: int, mode: str = "fast"):
+    """Gradient-check the student's layer pair of a registered case; returns the CheckReport.
+
+    The inputs come from the case (gradcheck.registry), the forward and backward are the
+    student's, called through ``student``; the numeric differences are taken on this side.
+    """
+    case = layer_case(case_name)
+    inputs, params = case.make(np.random.default_rng(seed))
+    forward = student.function(f"layers.{case.forward.__name__}")
+    if case.kind == "loss":
+        report = check_loss(forward, inputs, params=params, seed=seed, mode=mode)
+    else:
+        backward = student.function(f"layers.{case.backward.__name__}")
+        report = check_layer(forward, backward, inputs, params=params, seed=seed, mode=mode)
+    report.target = case.name
+    return report
+
+
+def check_net(student, target: str, X, y, *args, mode: str = "fast", **kwargs):
+    """Gradient-check every parameter of the student's net target(*args, **kwargs) on (X, y)."""
+    return check_model(student.model(target, *args, **kwargs), X, y, mode=mode)
+
+
+class LocalStudent:
+    """The ``student`` fixture outside the autograder: your own modules, called in this process."""
+
+    def _resolve(self, target):
+        if isinstance(target, (list, tuple)):
+            obj, method = target
+            return getattr(obj, method)
+        parts = target.split(".")
+        obj = importlib.import_module(parts[0])
+        for part in parts[1:]:
+            obj = getattr(obj, part)
+        return obj
+
+    def call(self, target, *args, **kwargs):
+        """target(*args, **kwargs); target is a dotted name like "layers.affine_forward"."""
+        return self._resolve(target)(*args, **kwargs)
+
+    def call_with_args(self, target, *args, **kwargs):
+        """(value, args, kwargs): the arguments as the call left them."""
+        args = list(args)
+        return self._resolve(target)(*args, **kwargs), args, kwargs
+
+    def function(self, target):
+        """The function itself."""
+        return self._resolve(target)
+
+    def getattr(self, obj, name):
+        """getattr(obj, name)."""
+        return getattr(obj, name)
+
+    def setattr(self, obj, name, value):
+        """setattr(obj, name, value)."""
+        setattr(obj, name, value)
+
+    def model(self, target, *args, **kwargs):
+        """The net target(*args, **kwargs) itself."""
+        return self.call(target, *args, **kwargs)
+
+    def use_standins(self, names):
+        """The autograder swaps in its own layers of these names for net tests; here yours are used."""

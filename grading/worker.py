@@ -1,0 +1,245 @@
+"""The worker: runs the submission's code, and only that, on the grader's request.
+
+    python -I -S worker.py FD [SITE_PACKAGES ...]
+
+Runs in the sandbox (grading.sandbox) with its channel on descriptor FD and nothing of the
+grader in reach. Everything here is as untrusted as the student's code it runs: the grader
+believes none of it and only decodes the plain data that comes back (grading.channel).
+
+Requests (dicts) and answers:
+    {"op": "init", "path": [...], "work": dir, "packages": [...]}      -> {"ok": True}
+    {"op": "call", "target": "layers.affine_forward" | handle | [handle, "method"],
+     "args": [...], "kwargs": {...}, "return_args": bool}               -> {"ok": True, "value": ...[, "args", "kwargs"]}
+    {"op": "getattr", "obj": handle, "name": str}                       -> {"ok": True, "value": ...}
+    {"op": "setattr", "obj": handle, "name": str, "value": ...}         -> {"ok": True}
+    {"op": "standins", "names": [...]}                                  -> {"ok": True}
+    {"op": "release", "handles": [...]}                                 -> {"ok": True}
+Failures answer {"ok": False, "error": {"type", "message", "where"}}. A stand-in layer asks the
+grader {"op": "callback", "name", "args", "kwargs"} and waits for its answer.
+
+Student packages are imported lazily, one module at a time (``LazyPackage``): a syntax error in
+layers/conv.py costs the calls that need conv, not every call that imports ``layers``.
+
+Standalone on purpose: only the standard library, numpy and channel.py beside it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import socket
+import sys
+import traceback
+import types
+
+# -I -S leave out the script's folder and site-packages: the grader names them on the command line.
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))]
+sys.path.extend(sys.argv[2:])
+from channel import Channel, ChannelError, Handle  # noqa: E402
+
+MESSAGE_CHARS = 400
+
+
+class LazyPackage(types.ModuleType):
+    """A student package whose names import their own submodule on first use."""
+
+    def __init__(self, name: str, folder: str, standins: dict):
+        super().__init__(name)
+        self.__path__ = [folder]
+        self.__file__ = os.path.join(folder, "__init__.py")
+        self.__package__ = name
+        self._chainrule_where = {}
+        self._chainrule_standins = standins
+        try:
+            with open(self.__file__, "rb") as handle:
+                tree = ast.parse(handle.read())
+        except (OSError, SyntaxError, ValueError):
+            tree = ast.Module(body=[], type_ignores=[])
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if node.module == name:  # from layers import optim: a submodule
+                        self._chainrule_where[alias.asname or alias.name] = (f"{name}.{alias.name}", None)
+                    elif node.module.startswith(name + "."):
+                        self._chainrule_where[alias.asname or alias.name] = (node.module, alias.name)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        if attr in self._chainrule_standins:
+            return self._chainrule_standins[attr]
+        module_name, inner = self._chainrule_where.get(attr, (f"{self.__name__}.{attr}", None))
+        if inner is None and not os.path.exists(os.path.join(self.__path__[0], attr + ".py")) \
+                and attr not in self._chainrule_where:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
+        module = importlib.import_module(module_name)
+        return module if inner is None else getattr(module, inner)
+
+
+class Worker:
+    """The object table and the request loop."""
+
+    def __init__(self, channel: Channel):
+        self.channel = channel
+        self.objects: dict[int, object] = {}
+        self.next_number = 1
+        self.work = os.getcwd()
+        self.standins: dict = {}
+        self.packages: tuple = ()
+
+    # -- handles
+    def to_handle(self, obj) -> Handle:
+        number = self.next_number
+        self.next_number += 1
+        self.objects[number] = obj
+        return Handle("r", number)
+
+    def resolve(self, value):
+        if isinstance(value, Handle):
+            if value.side == "R":
+                return value  # a grader-side object: opaque here, sent back as it came
+            if value.number not in self.objects:
+                raise KeyError(f"no object #{value.number}")
+            return self.objects[value.number]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+    # -- errors
+    def relative(self, path) -> str:
+        path = str(path or "")
+        prefix = self.work.rstrip("/") + "/"
+        return path[len(prefix):] if path.startswith(prefix) else os.path.basename(path)
+
+    def error(self, exc: BaseException) -> dict:
+        try:
+            message = str(exc)
+        except BaseException:  # a hostile __str__
+            message = "<the exception's message could not be shown>"
+        where = ""
+        if isinstance(exc, SyntaxError) and exc.filename:
+            where = f"{self.relative(exc.filename)}:{exc.lineno}"
+            message = exc.msg or message
+        else:
+            prefix = self.work.rstrip("/") + "/"
+            for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+                if str(frame.filename).startswith(prefix):
+                    where = f"{self.relative(frame.filename)}:{frame.lineno} in {frame.name}"
+                    break
+        if len(message) > MESSAGE_CHARS:
+            message = message[:MESSAGE_CHARS] + " ...[truncated]"
+        return {"ok": False, "error": {"type": type(exc).__name__, "message": message, "where": where}}
+
+    # -- requests
+    def target(self, target):
+        if isinstance(target, str):
+            parts = target.split(".")
+            obj = importlib.import_module(parts[0])
+            for part in parts[1:]:
+                obj = getattr(obj, part)
+            return obj
+        if isinstance(target, list) and len(target) == 2 and isinstance(target[1], str):
+            return getattr(self.resolve(target[0]), target[1])
+        return self.resolve(target)
+
+    def install_standins(self, names):
+        for name in names:
+            self.standins[name] = self.make_standin(name)
+        for module_name, module in list(sys.modules.items()):
+            if module is not None and module_name.split(".")[0] in self.packages:
+                for name, standin in self.standins.items():
+                    if name in getattr(module, "__dict__", {}):
+                        setattr(module, name, standin)
+
+    def make_standin(self, name):
+        def standin(*args, **kwargs):
+            self.channel.send({"op": "callback", "name": name, "args": list(args), "kwargs": kwargs},
+                              self.to_handle)  # raises EOFError if the grader is gone
+            answer = self.channel.recv()
+            if not isinstance(answer, dict) or not answer.get("ok"):
+                message = answer.get("message", "refused") if isinstance(answer, dict) else "refused"
+                raise RuntimeError(f"the grader's stand-in {name} refused the call: {message}")
+            return answer.get("value")
+
+        standin.__name__ = name
+        return standin
+
+    def handle(self, request: dict) -> dict:
+        op = request.get("op")
+        if op == "call":
+            fn = self.target(request["target"])
+            args = list(self.resolve(request.get("args", [])))
+            kwargs = self.resolve(request.get("kwargs", {}))
+            if self.standins:
+                self.install_standins([])
+            value = fn(*args, **kwargs)
+            answer = {"ok": True, "value": value}
+            if request.get("return_args"):
+                answer["args"], answer["kwargs"] = args, kwargs
+            return answer
+        if op == "getattr":
+            return {"ok": True, "value": getattr(self.resolve(request["obj"]), request["name"])}
+        if op == "setattr":
+            setattr(self.resolve(request["obj"]), request["name"], self.resolve(request["value"]))
+            return {"ok": True}
+        if op == "standins":
+            self.install_standins(request["names"])
+            return {"ok": True}
+        if op == "release":
+            for h in request.get("handles", []):
+                if isinstance(h, Handle):
+                    self.objects.pop(h.number, None)
+            return {"ok": True}
+        raise ValueError(f"unknown request {op!r}")
+
+    def init(self, request: dict) -> None:
+        os.chdir(request["work"])
+        self.work = os.getcwd()
+        boot = os.path.dirname(os.path.abspath(__file__))
+        stdlib = [p for p in sys.path if p and os.path.abspath(p) != boot]
+        sys.path[:] = [self.work, *stdlib]
+        self.packages = tuple(request.get("packages", ()))
+        for name in self.packages:
+            folder = os.path.join(self.work, name)
+            if os.path.isdir(folder):
+                sys.modules[name] = LazyPackage(name, folder, self.standins)
+        import numpy  # noqa: F401  (loaded before the first timed call)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = self.channel.recv()
+            except (EOFError, ChannelError):
+                return
+            try:
+                if not isinstance(request, dict):
+                    raise ValueError("a request must be a dict")
+                if request.get("op") == "init":
+                    self.init(request)
+                    answer = {"ok": True, "pid": os.getpid()}
+                else:
+                    answer = self.handle(request)
+            except BaseException as exc:  # the submission may raise anything, SystemExit included
+                answer = self.error(exc)
+            try:
+                self.channel.send(answer, self.to_handle)
+            except EOFError:
+                return
+            except (ChannelError, RecursionError, ValueError) as exc:
+                self.channel.send(self.error(ChannelError(f"the result could not be sent: {exc}")))
+
+
+def main(argv) -> None:
+    """Serve requests on the descriptor named in argv[1] until the grader closes it."""
+    fd = int(argv[1])
+    sock = socket.socket(fileno=fd)
+    Worker(Channel(sock)).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
