@@ -4,8 +4,11 @@
 
 The zip holds, at its top level: setup.sh (installs Python and the requirements), run_autograder
 (grades /autograder/submission into /autograder/results/results.json), requirements.txt, the
-grading package with the full graded tests and the reference data, and base/, the student
-version that each submission's files are copied over.
+grading package with the full graded tests and the reference data, the reference solution's
+library (layers, solver, gradcheck, data: the trusted side computes some expected values and the
+nets' stand-in layers with it), and base/, the student version that each submission's files are
+copied over. Gradescope runs the autograder as root, so the worker runs as nobody in its own
+namespaces and sees none of /autograder (grading.sandbox).
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ cd "$SOURCE"
 exec "$PYTHON" -m grading grade "$SUBMISSION" --results "$RESULTS"
 """
 
-GRADING_FILES = ("__init__.py", "__main__.py", "autograder.py", "grade.py", "manifest.py", "markers.py",
-                 "plugin.py", "reference.py", "release.py", "results.py")
+# The trusted library the grader imports (the reference solution, complete).
+LIBRARY_FOLDERS = ("layers", "solver", "gradcheck", "data")
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
@@ -83,7 +86,12 @@ def autograder_zip(out_path, *, root=None) -> list[str]:
             build(root, base)
             entries = [("setup.sh", SETUP_SH.encode(), True), ("run_autograder", RUN_AUTOGRADER.encode(), True),
                        ("requirements.txt", REQUIREMENTS.encode(), False), (AUTOGRADER_MARKER, b"", False)]
-            entries += [(f"grading/{name}", (root / "grading" / name).read_bytes(), False) for name in GRADING_FILES]
+            entries += [(f"grading/{path.name}", path.read_bytes(), False)
+                        for path in sorted((root / "grading").iterdir()) if path.is_file() and path.suffix == ".py"]
+            for folder in LIBRARY_FOLDERS:
+                for path in sorted((root / folder).rglob("*")):
+                    if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".gz", ".md"):
+                        entries.append((path.relative_to(root).as_posix(), path.read_bytes(), False))
             for folder in (manifest.GRADED_TESTS_DIR, manifest.REFERENCE_DIR):
                 for path in sorted((root / folder).iterdir()):
                     if path.is_file():

@@ -45,6 +45,7 @@ class GraderPlugin:
         self.import_errors: dict[str, str] = {}
         self._students: dict[str, RemoteStudent] = {}
         self._shared: tuple[str, object] | None = None  # (test file, worker) handed from test to test
+        self.broken_imports: dict[str, str] = {}  # student module -> why its import hung or crashed
 
     # -- what the fixtures call
     def new_student(self, nodeid: str) -> RemoteStudent:
@@ -61,7 +62,8 @@ class GraderPlugin:
             if shared_file != file:
                 worker.kill()
                 worker = None
-        student = RemoteStudent(self.pool, self.timeout, self.standins, worker=worker)
+        student = RemoteStudent(self.pool, self.timeout, self.standins, worker=worker,
+                                broken_imports=self.broken_imports)
         self._students[nodeid] = student
         return student
 

@@ -19,6 +19,7 @@ code never enters the worker, and a broken layer of the student's costs only tha
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import numpy as np
@@ -97,15 +98,19 @@ class RemoteStudent:
         standins: name -> trusted callable, what use_standins may install.
     """
 
-    def __init__(self, pool: Pool, timeout: float, standins: dict | None = None, worker=None):
+    def __init__(self, pool: Pool, timeout: float, standins: dict | None = None, worker=None,
+                 broken_imports: dict | None = None):
         self.pool = pool
+        # module -> why it failed to import in an earlier test (shared by the tests of a submission)
+        self.broken_imports = broken_imports if broken_imports is not None else {}
+        self.importing: list[str] = []  # student modules whose import has started and not ended
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
         self.available_standins = dict(standins or {})
         self.standins: dict = {}
         self.worker = worker  # a worker shared with earlier tests of the same file, or None
         self.output_start = len(worker.output) if worker is not None else 0
-        self.tainted = False  # stand-ins installed or a failed call: the worker is not handed on
+        self.tainted = False  # stand-ins installed, a hang, a crash or garbage: the worker is not handed on
         self.objects: dict[int, object] = {}
         self.callbacks = 0
         self.errors: list[SubmissionRaised] = []
@@ -203,25 +208,47 @@ class RemoteStudent:
                     raise TimeoutError
                 answer = worker.channel.recv(timeout=left)
             except TimeoutError:
-                self._fail(SubmissionTimeout, f"{what}: timed out; the test's calls ran past its limit of "
+                during = f" while importing {self.importing[-1]}" if self.importing else ""
+                if self.importing:
+                    self.broken_imports[self.importing[-1]] = f"its import ran past a test's limit of {self.timeout:g} s"
+                self._fail(SubmissionTimeout, f"{what}: timed out{during}; the test's calls ran past its limit of "
                                               f"{self.timeout:g} s and the submission's process was stopped")
             except EOFError:
-                code = worker.process.poll()
-                self._fail(SubmissionCrashed, f"{what}: the submission's process ended during the call"
+                try:  # the worker closed its channel: give it a moment to exit, to report the code
+                    code = worker.process.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    code = None
+                during = f" while importing {self.importing[-1]}" if self.importing else ""
+                if self.importing:
+                    self.broken_imports[self.importing[-1]] = "the submission's process ended during its import"
+                self._fail(SubmissionCrashed, f"{what}: the submission's process ended during the call{during}"
                                               + (f" (exit code {code})" if code is not None else ""))
             except ChannelError as exc:
                 self._fail(SubmissionProtocolError, f"{what}: the submission's process sent an invalid answer ({exc})")
+            if isinstance(answer, dict) and answer.get("op") in ("importing", "imported"):
+                module = answer.get("module")
+                if not isinstance(module, str):
+                    self._fail(SubmissionProtocolError, f"{what}: the submission's process sent an invalid notice")
+                if answer["op"] == "imported":
+                    if module in self.importing:
+                        self.importing.remove(module)
+                    continue
+                if module in self.broken_imports:
+                    self._fail(SubmissionCrashed, f"{what}: needs {module}, which could not be imported in an "
+                                                  f"earlier test ({self.broken_imports[module]}); not tried again")
+                self.importing.append(module)
+                continue
             if isinstance(answer, dict) and answer.get("op") == "callback":
                 self._answer_callback(worker, answer)
                 continue
+            self.importing.clear()
             if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
                 self._fail(SubmissionProtocolError, f"{what}: the submission's process sent an invalid answer")
             if not answer["ok"]:
                 error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
                 raised = SubmissionRaised(what, error)
                 self.errors.append(raised)
-                self.tainted = True
-                raise raised
+                raise raised  # an exception leaves the worker sound: it serves the file's next test
             return answer
 
     # -- the API graded tests use (grading_checks.LocalStudent has the same one)

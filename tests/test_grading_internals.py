@@ -1,17 +1,28 @@
-"""Unit tests of the grader's parts: the comparison helper, the workspace, the child runs."""
+"""Unit tests of the grader's parts: the comparison helper, the channel codec, the worker and its
+sandbox, the trusted side's student handle."""
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
+import socket
+import struct
+import time
 
 import numpy as np
 import pytest
 from grading_support import ROOT
 
-from grading import manifest
-from grading.grade import collect, copy_submission, prepare_workspace, run_tests, source_root
+from grading import manifest, sandbox
+from grading.channel import HEADER, MAX_DEPTH, Channel, ChannelError, Handle, decode, encode
 from grading.release import strip_python
+from grading.student import (
+    RemoteStudent,
+    SubmissionCrashed,
+    SubmissionRaised,
+    SubmissionTimeout,
+    _mirror,
+)
 
 pytestmark = pytest.mark.grading
 
@@ -57,27 +68,6 @@ def test_as_float64_and_shapes_stop_tricks_and_mistakes(got, words):
         checks.as_float64("x", {"a": 1})
 
 
-def test_workspace_collects_every_graded_test_and_a_crashing_child_fails_them_all(tmp_path):
-    """collect lists 59 cases with points from the stub workspace; a child that dies fails every case."""
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    prepare_workspace(workspace, source_root())
-    assert (workspace / "graded_tests/test_layers.py").is_file() and not (workspace / "tests").exists()
-    with open(tmp_path / "log", "wb") as log:
-        items = collect(workspace, log)
-        assert len(items) == 59 and all(i["points"] > 0 for i in items)
-        submission = tmp_path / "submission"
-        (submission / "layers").mkdir(parents=True)
-        shutil.copyfile(ROOT / "layers/affine.py", submission / "layers/affine.py")
-        (submission / "layers/affine.py").write_text("import os\nos._exit(0)\n")
-        notes = copy_submission(submission, workspace)
-        assert len(notes) == len(manifest.STUDENT_FILES) - 1
-        nodeids = [i["nodeid"] for i in items[:3]]
-        outcome = run_tests(workspace, nodeids, 10, 0, log)
-    assert set(outcome) == set(nodeids)
-    assert all("ended" in message or "could not be collected" in message for message in outcome.values())
-
-
 def test_strip_python_refuses_kinds_a_file_may_not_hold():
     """A hidden-test region in library code is an error naming the line."""
     text = "x = 1\n# BEGIN HIDDEN TESTS\ny = 2\n# END HIDDEN TESTS\n"
@@ -98,44 +88,176 @@ def test_autograder_zip_rejects_bad_targets(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_reference_dir_defaults_beside_the_tests_and_follows_the_environment(monkeypatch, tmp_path):
-    """The graded tests find reference data in ../reference, or where CHAINRULE_REFERENCE_DIR says."""
-    conftest = _graded_module("conftest")
-    monkeypatch.delenv(conftest.REFERENCE_ENV, raising=False)
-    assert conftest.reference_dir() == ROOT / manifest.REFERENCE_DIR
-    monkeypatch.setenv(conftest.REFERENCE_ENV, str(tmp_path))
-    assert conftest.reference_dir() == tmp_path
+def test_channel_round_trips_plain_data_exactly():
+    """Every plain type comes back equal, arrays with their dtype, shape and bytes."""
+    value = {"none": None, "flags": (True, False), "int": -(2**63), "float": 1.5e-300, "text": "d\u00e9j\u00e0",
+             "raw": b"\x00\xff", "list": [np.arange(6, dtype=np.int16).reshape(2, 3), np.float32(2.5)],
+             "empty": np.zeros((0, 4)), "c": np.array([1 + 2j]), "dtype": np.dtype(np.float32),
+             "handle": Handle("r", 7), "bools": np.array([True, False])}
+    back = decode(encode(value))
+    assert back.keys() == value.keys() and back["text"] == value["text"] and back["int"] == -(2**63)
+    assert back["dtype"] == np.float32 and back["handle"] == Handle("r", 7) and back["flags"] == (True, False)
+    for got, want in zip(back["list"], value["list"]):
+        assert got.dtype == np.asarray(want).dtype and np.array_equal(got, want)
+    assert back["empty"].shape == (0, 4) and back["c"].dtype == np.complex128
 
 
-def test_plugin_hooks_report_over_the_pipe_and_hide_their_settings(monkeypatch):
-    """pytest_configure takes the pipe from the environment and removes it; the hooks write JSON lines."""
-    import json
-    import os
-    from types import SimpleNamespace
+@pytest.mark.parametrize("value, words", [
+    (np.array([object()]), "do not travel"),
+    (object(), "not plain data"),
+    ({1: 2}, "not plain data"),
+    (2**64, "64-bit range"),
+])
+def test_channel_refuses_what_is_not_plain_data(value, words):
+    """Object arrays, arbitrary objects, non-str keys and huge ints are refused when no handle maker is given."""
+    with pytest.raises(ChannelError, match=words):
+        encode(value)
 
-    from grading import plugin
 
-    read_fd, write_fd = os.pipe()
-    monkeypatch.setenv("CHAINRULE_GRADER_FD", str(write_fd))
-    monkeypatch.setenv("CHAINRULE_GRADER_TIMEOUT", "2.5")
-    monkeypatch.setenv("CHAINRULE_GRADER_STUDENT_FILES", "layers/affine.py:solver/optim.py")
+def test_channel_keeps_other_objects_behind_handles():
+    """With to_handle, a non-plain object (an ndarray subclass included) travels as a handle."""
+    class Sub(np.ndarray):
+        pass
+
+    kept = []
+
+    def to_handle(obj):
+        kept.append(obj)
+        return Handle("r", len(kept))
+
+    back = decode(encode((object(), np.zeros(3).view(Sub), 1), to_handle))
+    assert back == (Handle("r", 1), Handle("r", 2), 1) and isinstance(kept[1], Sub)
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"a\x03<f8\x01" + struct.pack("<Q", 10**12), "bytes are left"),
+    (b"l" + struct.pack("<I", 10**9), "exceeds"),
+    (b"s" + struct.pack("<I", 5) + b"ab", "early"),
+    (b"a\x03|O8\x00", "do not travel"),
+    (b"N" + b"N", "left over"),
+    (b"Q", "unknown tag"),
+    (b"t\x01\x00\x00\x00" * (MAX_DEPTH + 2) + b"N", "nesting deeper"),
+    (b"d\x01\x00\x00\x00i" + b"\x00" * 8 + b"N", "not a str"),
+])
+def test_channel_decoder_checks_sizes_before_allocating(data, words):
+    """Counts, sizes, dtypes and depth are checked against what is there, before anything is allocated."""
+    with pytest.raises(ChannelError, match=words):
+        decode(data)
+
+
+def test_channel_refuses_an_oversized_frame_before_reading_it_and_reads_big_frames_in_linear_time():
+    """A header over the cap is refused at once; a 64 MiB frame decodes in well under a second."""
+    left, right = socket.socketpair()
     try:
-        plugin.pytest_configure(None)
-        assert "CHAINRULE_GRADER_FD" not in os.environ and plugin._timeout == 2.5
-        assert plugin._student_files == ("layers/affine.py", "solver/optim.py")
-        plugin.pytest_collectreport(SimpleNamespace(failed=True, nodeid="graded_tests/test_x.py", longrepr="E" * 5000))
-        marker = SimpleNamespace(args=(3,))
-        item = SimpleNamespace(nodeid="t.py::test_a[1]", originalname="test_a", name="test_a[1]",
-                               get_closest_marker=lambda name: marker)
-        plugin.pytest_collection_finish(SimpleNamespace(items=[item]))
-        plugin.pytest_runtest_logstart("t.py::test_a[1]", None)
-        plugin.pytest_runtest_logfinish("t.py::test_a[1]", None)
+        reader = Channel(right, max_frame_bytes=1024)
+        left.sendall(HEADER.pack(2**62))
+        with pytest.raises(ChannelError, match="over the cap"):
+            reader.recv(timeout=5)
+        big = np.ones(8 * 1024 * 1024)  # 64 MiB
+        reader = Channel(right, max_frame_bytes=128 * 1024 * 1024)
+        started = time.monotonic()
+        writer = Channel(left)
+        import threading
+        thread = threading.Thread(target=writer.send, args=(big,))
+        thread.start()
+        back = reader.recv(timeout=30)
+        thread.join()
+        assert np.array_equal(back, big)
+        # Linear: one pass over 64 MiB; a quadratic reader (appending chunks) takes minutes.
+        assert time.monotonic() - started < 10
     finally:
-        plugin._fd = None
-        os.close(write_fd)
-    with os.fdopen(read_fd) as stream:
-        records = [json.loads(line) for line in stream.read().splitlines()]
-    assert [r["event"] for r in records] == ["collect_error", "item", "start", "result"]
-    assert len(records[0]["message"]) == plugin.MESSAGE_CHARS and records[0]["message"].endswith("[truncated]")
-    assert records[1] == {"event": "item", "nodeid": "t.py::test_a[1]", "points": 3, "function": "test_a"}
-    assert records[3] == {"event": "result", "nodeid": "t.py::test_a[1]", "outcome": "passed", "message": ""}
+        left.close()
+        right.close()
+
+
+def test_channel_recv_times_out_and_sees_a_closed_peer():
+    """recv raises TimeoutError when nothing comes in time and EOFError when the other side closes."""
+    left, right = socket.socketpair()
+    reader = Channel(right)
+    with pytest.raises(TimeoutError):
+        reader.recv(timeout=0.2)
+    left.sendall(HEADER.pack(10) + b"abc")
+    left.close()
+    with pytest.raises(EOFError):
+        reader.recv(timeout=5)
+    right.close()
+
+
+def test_mirror_copies_in_place_changes_back():
+    """Arrays changed in the worker are copied into the caller's arrays; dicts gain and lose keys."""
+    x = np.zeros(3)
+    param = {"mode": "train", "gone": 1}
+    _mirror([x, param], [np.array([1.0, 2.0, 3.0]), {"mode": "train", "running_mean": np.ones(2)}])
+    assert x.tolist() == [1.0, 2.0, 3.0] and set(param) == {"mode", "running_mean"}
+    y = np.zeros(2)
+    _mirror([y], [np.zeros(5)])  # a different shape cannot be an in-place change: left alone
+    assert y.shape == (2,)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A small student tree: a layers package with working, raising, hanging and exiting functions."""
+    root = tmp_path_factory.mktemp("tree")
+    (root / "layers").mkdir()
+    (root / "layers/__init__.py").write_text("from layers.good import double, Box\nfrom layers.bad import boom\n")
+    (root / "layers/good.py").write_text(
+        "import numpy as np\n\ndef double(x):\n    x *= 2\n    return x, np.dtype(x.dtype)\n\n"
+        "class Box:\n    def __init__(self):\n        self.params = {'w': np.ones(2)}\n"
+        "    def loss(self, X, y=None):\n        return float(X.sum() + self.params['w'].sum())\n\n"
+        "def hang():\n    while True:\n        pass\n\ndef leave():\n    import os\n    os._exit(3)\n")
+    (root / "layers/bad.py").write_text("def boom(:\n")
+    return root
+
+
+@pytest.fixture
+def pool(tree):
+    pool = sandbox.Pool(tree, sandbox.PROCESS_LEVEL, sandbox.Limits(memory_mb=0))
+    yield pool
+    pool.close()
+    sandbox.kill_all()
+
+
+def test_remote_student_calls_keep_objects_behind_handles_and_mirror_arguments(pool):
+    """Results come back as data, non-plain parts as handles usable in later calls; in-place changes show."""
+    student = RemoteStudent(pool, timeout=30)
+    x = np.arange(3.0)
+    (out, dtype), args, _ = student.call_with_args("layers.double", x)
+    assert out.tolist() == [0.0, 2.0, 4.0] and dtype == np.float64 and args[0].tolist() == [0.0, 2.0, 4.0]
+    assert x.tolist() == [0.0, 1.0, 2.0]  # call_with_args reports changes; function() copies them back
+    doubled = student.function("layers.double")
+    doubled(x)
+    assert x.tolist() == [0.0, 2.0, 4.0]
+    model = student.model("layers.Box")
+    assert model.loss(np.ones(2)) == 4.0
+    model.params["w"] = np.zeros(2)
+    assert model.loss(np.ones(2)) == 2.0
+    student.close()
+
+
+def test_remote_student_turns_failures_into_submission_errors(pool):
+    """A syntax error names file and line; a hang is a timeout; an exit is a crash; each kills only that worker."""
+    student = RemoteStudent(pool, timeout=30)
+    with pytest.raises(SubmissionRaised, match=r"SyntaxError at layers/bad.py:1") as info:
+        student.call("layers.boom")
+    assert info.value.is_import_error
+    assert student.call("layers.double", np.ones(1))[0].tolist() == [2.0]  # a fresh worker for the next call
+    with pytest.raises(SubmissionCrashed, match="ended during the call .exit code 3."):
+        student.call("layers.good.leave")
+    student.close()
+    quick = RemoteStudent(pool, timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(SubmissionTimeout, match="limit of 1 s"):
+        quick.call("layers.good.hang")
+    assert time.monotonic() - started < 5
+    quick.close()
+
+
+def test_workers_start_at_the_detected_isolation_level_and_leave_nothing_behind(tree):
+    """The strongest level starts here and answers; its scratch folder is gone once it is killed."""
+    level = sandbox.isolation()
+    assert level in sandbox.LEVELS
+    worker = sandbox.start_worker(tree, level, sandbox.Limits())
+    worker.wait_ready()
+    scratch = worker.scratch
+    worker.kill()
+    assert not scratch.exists() and worker.process.returncode is not None
