@@ -4,10 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test train bench gradcheck download release grade autograder-zip venv clean
+.PHONY: test test-quick train bench gradcheck download release grade autograder-zip venv clean
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Under a minute: everything but the end-to-end grading, notebook, benchmark and training-command runs.
+test-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not grading and not notebooks and not bench and not cli"
 
 # The main job: train a FullyConnectedNet on the shipped digits set (python -m solver --help).
 train: $(STAMP)
@@ -15,7 +19,7 @@ train: $(STAMP)
 
 # The performance suite against PyTorch CPU when torch is installed (e.g. .venv/bin/pip install torch==2.13.0);
 # without it, our figures alone. Writes runs/bench/report.md and ratios.png; never fails on a slow figure.
-# Focused benchmarks: python -m benchmarks.{train_epoch,batchnorm,conv,gradcheck}
+# Focused benchmarks: python -m benchmarks.{train_epoch,batchnorm,conv,gradcheck,grading}
 bench: $(STAMP)
 	$(PY) -m benchmarks $(ARGS)
 

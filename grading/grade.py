@@ -205,7 +205,7 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         try:
-            run(plugin, args)
+            code = run(plugin, args)
         finally:
             pool.close()
             sandbox.kill_all()
@@ -215,6 +215,8 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
     if plugin.collect_errors:
         raise GradingError("grade: the graded tests do not collect:\n" + "\n".join(plugin.collect_errors))
+    if not plugin.items:
+        raise GradingError(f"grade: no graded tests were collected from {graded_dir} (pytest exit code {code}).")
     unpointed = [i["nodeid"] for i in plugin.items
                  if isinstance(i["points"], bool) or not isinstance(i["points"], (int, float)) or i["points"] <= 0]
     if unpointed:

@@ -14,6 +14,15 @@ import tempfile
 
 from grading import manifest
 
+# Characters of one test's output and of the summary in results.json: 40 tests stay under 100 kB.
+TEST_OUTPUT_CHARS = 2000
+SUMMARY_CHARS = 4000
+
+
+def _cap(text: str, limit: int) -> str:
+    suffix = " ...[truncated]"
+    return text if len(text) <= limit else text[: limit - len(suffix)] + suffix
+
 
 def summary(grade) -> str:
     """One paragraph: public tests passed, hidden tests' count, notes on the submission."""
@@ -42,13 +51,13 @@ def to_gradescope(grade) -> dict:
             "score": round(test.score, 4),
             "max_score": test.points,
             "status": test.status,
-            "output": test.output(),
+            "output": _cap(test.output(), TEST_OUTPUT_CHARS),
             "visibility": manifest.HIDDEN_VISIBILITY if test.hidden else manifest.PUBLIC_VISIBILITY,
         })
     return {
         "score": round(grade.score, 4),
         "execution_time": round(grade.seconds, 1),
-        "output": summary(grade),
+        "output": _cap(summary(grade), SUMMARY_CHARS),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,

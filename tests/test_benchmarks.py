@@ -79,6 +79,16 @@ def test_gradcheck_benchmark_runs_and_prints_both_parts():
     assert sum(line.startswith("| 1e-05 |") or line.startswith("| 1 |") for line in lines) == 2
 
 
+def test_grading_benchmark_runs_and_prints_its_table_with_floors():
+    """`python -m benchmarks.grading --quick` exits 0, grades the reference to full marks and prints the floors."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.grading", "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| ") and "73/73" in line)
+    assert len(row.split("|")) == 7
+    assert "no worker" in proc.stdout and "(59 cases passed, 0 failed)" in proc.stdout
+
+
 def test_benchmark_suite_quick_run_writes_report_and_exits_zero(tmp_path):
     """`python -m benchmarks --quick` runs every layer family and both nets, and writes report.md."""
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
