@@ -27,6 +27,8 @@ from gradcheck.numeric import (
     REL_ERROR_FLOOR,
     eval_numerical_gradient,
     eval_numerical_gradient_array,
+    eval_numerical_gradient_blobs,
+    eval_numerical_gradient_net,
     grad_check_sparse,
     rel_error,
 )
@@ -49,6 +51,8 @@ __all__ = [
     "draw_clear_of_kinks",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
+    "eval_numerical_gradient_blobs",
+    "eval_numerical_gradient_net",
     "grad_check_sparse",
     "max_kink_distance",
     "max_pool_kink_distance",

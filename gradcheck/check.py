@@ -633,7 +633,7 @@ def check_model(model, X, y, *, names=None, seed=0, h=None, mode="auto", rtol=RT
         same = loss1 == loss0 and grads.keys() == grads1.keys() and all(
             np.array_equal(grads[k], grads1[k], equal_nan=True) for k in grads)
         sides.append(SideCheck("loss is deterministic", same,
-                               "" if same else "two calls differ (dropout without dropout_seed?)"))
+                               "" if same else "two calls differ (dropout in a net built with seed=None?)"))
         keys_ok = set(grads) == set(model.params)
         sides.append(SideCheck("grads has the keys of params", keys_ok, "" if keys_ok else
                                f"missing {sorted(set(model.params) - set(grads))}, extra {sorted(set(grads) - set(model.params))}"))

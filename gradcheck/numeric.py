@@ -3,8 +3,10 @@
     df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2 h)        error O(h^2)
 
 The functions perturb x in place, one element at a time, and always put the original value
-back, even when f raises. Run them in float64: in float32 a step of h = 1e-5 is lost to
-rounding for values above about 1e2 and the quotient is mostly noise.
+back, even when f raises. The ``_blobs`` and ``_net`` variants do the same for the course's
+blobs: objects whose ``.vals`` hold values and ``.diffs`` the upstream gradient. Run them in
+float64: in float32 a step of h = 1e-5 is lost to rounding for values above about 1e2 and the
+quotient is mostly noise.
 
 Shape letters: S is x's shape, S_out the shape of f's output.
 """
@@ -19,14 +21,14 @@ import numpy as np
 REL_ERROR_FLOOR = 1e-8
 
 
-def _check_x(fn: str, x) -> np.ndarray:
+def _check_x(fn: str, x, name: str = "x") -> np.ndarray:
     if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
         got = f"array of dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
         raise TypeError(
-            f"{fn}: x must be a floating-point numpy array (it is perturbed in place), got {got}."
+            f"{fn}: {name} must be a floating-point numpy array (it is perturbed in place), got {got}."
         )
     if not x.flags.writeable:
-        raise ValueError(f"{fn}: x must be writeable (it is perturbed in place); pass x.copy().")
+        raise ValueError(f"{fn}: {name} must be writeable (it is perturbed in place); pass {name}.copy().")
     return x
 
 
@@ -118,6 +120,83 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
             )
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
     return grad
+
+
+def _blob_vals(fn: str, what: str, blob) -> np.ndarray:
+    if not hasattr(blob, "vals"):
+        raise TypeError(f"{fn}: {what} must be a blob with .vals (and .diffs), got {type(blob).__name__}.")
+    return blob.vals
+
+
+def eval_numerical_gradient_blobs(f, inputs, output, h=1e-5):
+    """Centered-difference gradients for a function on the course's blobs (objects with .vals, .diffs).
+
+    ``f(*inputs, output)`` reads each input's ``.vals`` and writes its result into
+    ``output.vals``; with ``output.diffs`` as the upstream gradient, this is the gradient of
+    sum(output.vals * output.diffs) with respect to each input's ``.vals``, as
+    eval_numerical_gradient_array computes it for one array.
+
+    Args:
+        f: callable f(*inputs, output) that fills output.vals.
+        inputs: a sequence of blobs; each one's .vals (a floating-point array) is perturbed in
+            place and restored, even when f raises.
+        output: a blob whose .diffs is the upstream gradient, shaped like the .vals f writes.
+        h: step size.
+
+    Returns:
+        A list with one float64 array per input, shaped like its .vals.
+
+    Shape:
+        inputs[i].vals, result[i]: S_i
+        output.vals, output.diffs: S_out
+    """
+    fn = "eval_numerical_gradient_blobs"
+    h = _check_h(fn, h)
+    inputs = tuple(inputs)
+    vals = [_check_x(fn, _blob_vals(fn, f"inputs[{i}]", blob), f"inputs[{i}].vals") for i, blob in enumerate(inputs)]
+    _blob_vals(fn, "output", output)
+    if not hasattr(output, "diffs"):
+        raise TypeError(f"{fn}: output must be a blob with .vals and .diffs (the upstream gradient), "
+                        f"got {type(output).__name__} without .diffs.")
+    diffs = np.asarray(output.diffs)
+
+    def result(_):
+        f(*inputs, output)
+        out = np.array(output.vals, dtype=np.float64)  # a copy: f may reuse the buffer
+        if out.shape != diffs.shape:
+            raise ValueError(f"{fn}: f wrote output.vals of shape {out.shape} but output.diffs has shape "
+                             f"{diffs.shape}; they must match.")
+        return out
+
+    grads = []
+    for x in vals:
+        grad = np.zeros(x.shape, dtype=np.float64)
+        for ix in np.ndindex(x.shape):
+            old = x[ix]
+            pos = _at(result, x, ix, old + h)
+            neg = _at(result, x, ix, old - h)
+            grad[ix] = np.sum((pos - neg) * diffs) / (2 * h)
+        grads.append(grad)
+    return grads
+
+
+def eval_numerical_gradient_net(net, inputs, output, h=1e-5):
+    """eval_numerical_gradient_blobs for a net whose ``forward()`` reads inputs and fills output.
+
+    Args:
+        net: an object with a forward() method (called with no arguments).
+        inputs, output, h: as for eval_numerical_gradient_blobs.
+
+    Returns:
+        A list with one float64 array per input, shaped like its .vals.
+
+    Shape:
+        inputs[i].vals, result[i]: S_i
+        output.vals, output.diffs: S_out
+    """
+    if not callable(getattr(net, "forward", None)):
+        raise TypeError(f"eval_numerical_gradient_net: net must have a forward() method, got {type(net).__name__}.")
+    return eval_numerical_gradient_blobs(lambda *blobs: net.forward(), inputs, output, h=h)
 
 
 def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, verbose=True):

@@ -163,7 +163,8 @@ def _fc(**kw):
 def _two_layer(rng):
     from solver import TwoLayerNet
 
-    model = TwoLayerNet(input_dim=7, hidden_dim=6, num_classes=3, weight_scale=0.5, reg=0.1)
+    model = TwoLayerNet(input_dim=7, hidden_dim=6, num_classes=3, weight_scale=0.5, reg=0.1,
+                        seed=int(rng.integers(2**31)))
     return model, _n(rng, 4, 7), rng.integers(0, 3, 4)
 
 
@@ -179,8 +180,8 @@ MODEL_CASES = [
     ModelCase("TwoLayerNet", _two_layer),
     ModelCase("FullyConnectedNet", _fc(reg=0.1)),
     ModelCase("FullyConnectedNet (batchnorm)", _fc(normalization="batchnorm")),
-    ModelCase("FullyConnectedNet (layernorm, dropout)", _fc(normalization="layernorm", dropout_keep_ratio=0.8,
-                                                            dropout_seed=1)),
+    # An int seed fixes the dropout masks, so the loss is a fixed function to check.
+    ModelCase("FullyConnectedNet (layernorm, dropout)", _fc(normalization="layernorm", dropout_keep_ratio=0.8)),
     ModelCase("ThreeLayerConvNet", _cnn),
 ]
 

@@ -19,6 +19,10 @@ STUDENT_FILES = (
     "solver/optim.py",
     "solver/nets.py",
     "solver/cnn.py",
+    "solver/classifiers/k_nearest_neighbor.py",
+    "solver/classifiers/linear_classifier.py",
+    "solver/classifiers/linear_svm.py",
+    "solver/classifiers/softmax.py",
 )
 
 # What the student version is made of (directories are copied recursively).

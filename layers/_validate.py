@@ -3,7 +3,8 @@
 Each check raises at the public boundary with a message that names the function, the argument,
 what was expected and what was received, so that a learner can fix the call without reading
 this file. Nothing here broadcasts, upcasts or truncates: a value either passes unchanged or
-is refused.
+is refused. The one conversion is exact: an integer parameter array (weights, biases, gamma,
+beta) whose values x's float dtype represents exactly becomes that dtype (param_array).
 """
 
 from __future__ import annotations
@@ -100,6 +101,47 @@ def float_array(fn: str, name: str, value, *, ndim=None, min_ndim=None, dtype=No
             f"cast it with {name}.astype(np.{np.dtype(dtype).name}), chainrule never upcasts silently."
         )
     return value
+
+
+def param_array(fn: str, name: str, value, dtype, *, ndim=None) -> np.ndarray:
+    """Check a layer parameter (weights, biases, gamma, beta) against the input's float dtype.
+
+    A floating-point array must have ``dtype`` already (float32 and float64 never mix). An
+    integer array, such as the course's ``b = np.array([0, 128])``, is converted to ``dtype``
+    when every value is exactly representable in it (a new array; ``value`` is untouched);
+    integers that would round are refused, as are booleans and every other dtype.
+
+    Args:
+        fn, name: the calling function and the argument, for the error message.
+        value: the parameter.
+        dtype: the floating dtype of the layer's input x.
+        ndim: the exact number of dimensions required, if any.
+
+    Returns:
+        ``value`` itself, or its exact conversion to ``dtype``.
+    """
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
+        value = _exact_float(fn, name, value, np.dtype(dtype))
+    return float_array(fn, name, value, ndim=ndim, dtype=dtype)
+
+
+def _exact_float(fn: str, name: str, value: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    converted = value.astype(dtype)
+    # Every integer of magnitude <= 2**(mantissa bits + 1) is exact; only larger ones can round.
+    limit = 2 ** (np.finfo(dtype).nmant + 1)
+    info = np.iinfo(value.dtype)
+    if info.max > limit or info.min < -limit:
+        big = value > limit
+        if value.dtype.kind == "i":
+            big |= value < -limit
+        for original, got in zip(value[big].tolist(), converted[big].tolist()):
+            if int(got) != original:
+                raise TypeError(
+                    f"{fn}: {name} holds integers that {dtype} cannot represent exactly (x is {dtype}); "
+                    f"got {original}, which would become {got!r}. Pass {name} as a floating-point "
+                    f"array of x's dtype."
+                )
+    return converted
 
 
 def upstream(fn: str, dout, shape: tuple, dtype) -> np.ndarray:

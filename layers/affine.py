@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from layers._validate import float_array, upstream
+from layers._validate import float_array, param_array, upstream
 
 
 def affine_forward(x, w, b):
@@ -39,8 +39,8 @@ def affine_forward(x, w, b):
     """
     fn = "affine_forward"
     x = float_array(fn, "x", x, min_ndim=2)
-    w = float_array(fn, "w", w, ndim=2, dtype=x.dtype)
-    b = float_array(fn, "b", b, dtype=x.dtype)
+    w = param_array(fn, "w", w, x.dtype, ndim=2)
+    b = param_array(fn, "b", b, x.dtype)
     N = x.shape[0]
     D = math.prod(x.shape[1:])
     if w.shape[0] != D:

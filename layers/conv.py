@@ -29,7 +29,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, upstream
+from layers._validate import float_array, param_array, upstream
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
            "conv_output_size", "CHUNK_BYTES", "CACHE_BYTES", "STACKED_MIN_K"]
@@ -80,8 +80,8 @@ def conv_output_size(fn, size, filter_size, stride, pad, axis="H", what="filter"
 
 def _check(fn, x, w, b, conv_param):
     x = float_array(fn, "x", x, ndim=4)
-    w = float_array(fn, "w", w, ndim=4, dtype=x.dtype)
-    b = float_array(fn, "b", b, dtype=x.dtype)
+    w = param_array(fn, "w", w, x.dtype, ndim=4)
+    b = param_array(fn, "b", b, x.dtype)
     N, C, H, W = x.shape
     F, Cw, HH, WW = w.shape
     if Cw != C:

@@ -26,24 +26,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import float_array, real_number, upstream
+from layers._validate import float_array, param_array, real_number, upstream
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
            "layernorm_backward"]
 
 BN_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
-LN_KEYS = ("eps",)
+# "mode" is accepted and ignored: the course passes {"mode": "train"}, and layernorm is the same
+# computation in both modes.
+LN_KEYS = ("eps", "mode")
 
 
 def _check_inputs(fn, x, gamma, beta):
     x = float_array(fn, "x", x, ndim=2)
     D = x.shape[1]
+    params = []
     for name, value in (("gamma", gamma), ("beta", beta)):
-        float_array(fn, name, value, dtype=x.dtype)
+        value = param_array(fn, name, value, x.dtype)
         if value.shape != (D,):
             raise ValueError(f"{fn}: {name} must have shape ({D},), one value per feature of x {x.shape}, "
                              f"got {value.shape}.")
-    return x
+        params.append(value)
+    return x, *params
 
 
 def _check_param(fn, name, param, allowed):
@@ -53,6 +57,13 @@ def _check_param(fn, name, param, allowed):
     if unknown:
         raise ValueError(f"{fn}: {name} has unknown key(s) {unknown}; valid keys are {list(allowed)}.")
     return real_number(fn, f"{name}['eps']", param.get("eps", 1e-5), low=0.0)
+
+
+def ignored_mode(fn, name, param):
+    """Check the optional "mode" of a layer that behaves the same in both modes (it is then ignored)."""
+    if "mode" in param and param["mode"] not in ("train", "test"):
+        raise ValueError(f"{fn}: {name}['mode'] must be 'train' or 'test' if given (it changes nothing here), "
+                         f"got {param['mode']!r}.")
 
 
 def _axes(axis, ndim):
@@ -161,7 +172,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         gamma, beta, running_mean, running_var: (D,)
     """
     fn = "batchnorm_forward"
-    x = _check_inputs(fn, x, gamma, beta)
+    x, gamma, beta = _check_inputs(fn, x, gamma, beta)
     N, D = x.shape
     mode, eps, momentum, running = bn_settings(fn, bn_param, D, x.dtype)
     if mode == "train":
@@ -279,7 +290,8 @@ def layernorm_forward(x, gamma, beta, ln_param):
     Args:
         x: input.
         gamma, beta: per-feature scale and shift.
-        ln_param: dict with optional "eps" (1e-5).
+        ln_param: dict with optional "eps" (1e-5) and optional "mode" ("train" or "test"),
+            accepted as the course passes it and ignored.
 
     Returns:
         out: the normalized, scaled and shifted input.
@@ -290,8 +302,9 @@ def layernorm_forward(x, gamma, beta, ln_param):
         gamma, beta: (D,)
     """
     fn = "layernorm_forward"
-    x = _check_inputs(fn, x, gamma, beta)
+    x, gamma, beta = _check_inputs(fn, x, gamma, beta)
     eps = _check_param(fn, "ln_param", ln_param, LN_KEYS)
+    ignored_mode(fn, "ln_param", ln_param)
     if x.shape[1] < 2:
         raise ValueError(f"{fn}: needs at least 2 features per sample to estimate a variance, got x of shape {x.shape}.")
     # BEGIN SOLUTION

@@ -15,8 +15,8 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, real_number, upstream
-from layers.normalization import _normalize, bn_settings, normalized_input_grad
+from layers._validate import float_array, param_array, real_number, upstream
+from layers.normalization import _normalize, bn_settings, ignored_mode, normalized_input_grad
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
            "spatial_groupnorm_backward"]
@@ -42,11 +42,14 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     fn = "spatial_batchnorm_forward"
     x = float_array(fn, "x", x, ndim=4)
     N, C, H, W = x.shape
+    params = []
     for name, value in (("gamma", gamma), ("beta", beta)):
-        if not isinstance(value, np.ndarray) or value.shape != (C,) or value.dtype != x.dtype:
-            got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+        value = param_array(fn, name, value, x.dtype)
+        if value.shape != (C,):
             raise ValueError(f"{fn}: {name} must have shape ({C},) and dtype {x.dtype}, one value per channel of "
-                             f"x {x.shape}, got {got}.")
+                             f"x {x.shape}, got {value.shape} {value.dtype}.")
+        params.append(value)
+    gamma, beta = params
     mode, eps, momentum, running = bn_settings(fn, bn_param, C, x.dtype)
     if mode == "train" and N * H * W < 2:
         raise ValueError(f"{fn}: train mode needs at least 2 values per channel to estimate a variance, "
@@ -106,7 +109,8 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
         x: feature maps.
         gamma, beta: per-channel scale and shift, shaped to broadcast over (N, C, H, W).
         G: the number of groups; must divide C.
-        gn_param: dict with optional "eps" (1e-5).
+        gn_param: dict with optional "eps" (1e-5) and optional "mode" ("train" or "test"),
+            accepted as the course passes it and ignored.
 
     Returns:
         out: normalized, scaled and shifted maps.
@@ -118,17 +122,22 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     fn = "spatial_groupnorm_forward"
     x = float_array(fn, "x", x, ndim=4)
     N, C, H, W = x.shape
+    params = []
     for name, value in (("gamma", gamma), ("beta", beta)):
-        float_array(fn, name, value, dtype=x.dtype)
+        value = param_array(fn, name, value, x.dtype)
         if value.shape != (1, C, 1, 1):
             raise ValueError(f"{fn}: {name} must have shape (1, {C}, 1, 1) for x {x.shape}, got {value.shape}.")
+        params.append(value)
+    gamma, beta = params
     if isinstance(G, bool) or not isinstance(G, numbers.Integral) or G < 1:
         raise ValueError(f"{fn}: G must be a positive int, got {G!r}.")
     if C % G:
         raise ValueError(f"{fn}: G = {G} groups must divide the C = {C} channels of x {x.shape}; "
                          f"{C} / {G} = {C / G:g}.")
-    if not isinstance(gn_param, dict) or set(gn_param) - {"eps"}:
-        raise ValueError(f"{fn}: gn_param must be a dict with at most the key 'eps', got {gn_param!r}.")
+    # "mode" is accepted and ignored, as the course passes it: groupnorm is the same in both modes.
+    if not isinstance(gn_param, dict) or set(gn_param) - {"eps", "mode"}:
+        raise ValueError(f"{fn}: gn_param must be a dict with at most the keys 'eps' and 'mode', got {gn_param!r}.")
+    ignored_mode(fn, "gn_param", gn_param)
     eps = real_number(fn, "gn_param['eps']", gn_param.get("eps", 1e-5), low=0.0)
     # BEGIN SOLUTION
     grouped = x.reshape(N, G, (C // G) * H * W)  # (N, G, C/G * H * W)

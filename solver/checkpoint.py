@@ -165,7 +165,15 @@ def load_model(path):
     config["dtype"] = np.dtype(config["dtype"])
     if "input_dim" in config and isinstance(config["input_dim"], list):
         config["input_dim"] = tuple(config["input_dim"])
-    model = cls(**config)
+    # Older files carry dropout_seed, since retired; it only chose dropout masks, never the parameters.
+    config.pop("dropout_seed", None)
+    # With seed=None the constructor draws its (soon replaced) weights from numpy's global
+    # generator; loading a file must not move that state.
+    global_state = np.random.get_state()
+    try:
+        model = cls(**config)
+    finally:
+        np.random.set_state(global_state)
     for key, current in model.params.items():
         saved = arrays.get(f"params/{key}")
         if saved is None or saved.shape != current.shape or saved.dtype != current.dtype:

@@ -119,7 +119,8 @@ def build_parser():
                    help="probability of keeping a hidden unit in training (1 = no dropout)")
     p.add_argument("--weight-scale", type=_weight_scale, default="he",
                    help="std of the initial weights: a number, 'he' or 'xavier'")
-    p.add_argument("--seed", type=int, default=0, help="seed for the weights, the split and the shuffling")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for the weights, the split, the shuffling and the dropout masks")
     p.add_argument("--out", type=pathlib.Path, default=None,
                    help="run folder (default: runs/<dataset>-<date>-<time>)")
     p.add_argument("--checkpoints", action="store_true",

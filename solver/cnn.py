@@ -19,7 +19,7 @@ import numpy as np
 from layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, softmax_loss
 from layers._validate import labels, real_number
 from layers.sandwich import conv_relu_pool_backward, conv_relu_pool_forward
-from solver.nets import FLOAT_DTYPES, init_scale
+from solver.nets import FLOAT_DTYPES, check_seed, init_scale, normal_draws
 
 __all__ = ["ThreeLayerConvNet"]
 
@@ -44,7 +44,10 @@ class ThreeLayerConvNet:
         weight_scale: std of the initial weights: a number, "he" or "xavier".
         reg: L2 regularization strength.
         dtype: np.float32 or np.float64; X is cast to it.
-        seed: seed of the private generator for the initial weights.
+        seed: None draws W1 (F, C, HH, WW), then W2, then W3 with ``std * np.random.randn(...)``
+            from numpy's global generator (the course's order; biases are zeros), so
+            ``np.random.seed(231)`` gives the course's weights; an int draws them in the same
+            order from a private generator, np.random.default_rng(seed).
 
     Shape:
         X: (N, C, H, W); scores: (N, num_classes)
@@ -70,18 +73,19 @@ class ThreeLayerConvNet:
             raise ValueError(f"ThreeLayerConvNet: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
         self.dtype = np.dtype(dtype)
         self.weight_scale = weight_scale
-        self.seed = seed
+        self.seed = check_seed("ThreeLayerConvNet", seed)
         self.conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
 
-        rng = np.random.default_rng(seed)
         F, k = self.num_filters, self.filter_size
         pooled = F * (H // 2) * (W // 2)
         shapes = {"W1": (F, C, k, k), "W2": (pooled, self.hidden_dim), "W3": (self.hidden_dim, self.num_classes)}
         fans = {"W1": (C * k * k, F * k * k), "W2": (pooled, self.hidden_dim), "W3": (self.hidden_dim, self.num_classes)}
+        # Every scale is checked before the first draw, so a bad one leaves numpy's global state alone.
+        stds = {name: init_scale(weight_scale, *fans[name], cls="ThreeLayerConvNet") for name in shapes}
+        draw = normal_draws(self.seed)
         self.params = {}
         for i, name in enumerate(("W1", "W2", "W3"), start=1):
-            std = init_scale(weight_scale, *fans[name], cls="ThreeLayerConvNet")
-            self.params[name] = (std * rng.standard_normal(shapes[name])).astype(self.dtype)
+            self.params[name] = (stds[name] * draw(shapes[name])).astype(self.dtype)
             self.params[f"b{i}"] = np.zeros(shapes[name][0] if i == 1 else shapes[name][1], dtype=self.dtype)
 
     def get_config(self):

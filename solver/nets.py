@@ -12,8 +12,13 @@ never biases, gammas or betas.
 
 Batchnorm's running averages are not parameters (nothing trains them) but are state the model
 needs at test time: ``model.buffers()`` returns them and ``model.load_buffers(...)`` restores
-them, so the Solver can keep them with the best parameters and in checkpoints. Dropout masks
-come from ``model.dropout_rng``, a private generator seeded from ``seed``.
+them, so the Solver can keep them with the best parameters and in checkpoints.
+
+Randomness follows scikit-learn's ``random_state`` convention (see FullyConnectedNet for the
+details): ``seed=None`` draws from numpy's global generator, in the course's order, so that
+``np.random.seed(231)`` reproduces the course's numbers; an int seeds private generators and
+also fixes the dropout masks, as the course's ``seed`` does, so the net can be gradient-checked.
+The Solver lends the net its own generator for the masks while it trains (``model.dropout_rng``).
 
 Shape letters: N batch, D input features (input_dim), H hidden units, C classes.
 """
@@ -48,6 +53,50 @@ def _positive_int(cls: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}.")
     return int(value)
+
+
+def check_seed(cls: str, seed):
+    """A net's seed: None or an int >= 0 (returned as a Python int).
+
+    Args:
+        cls: the caller, for error messages.
+        seed: the value given.
+
+    Returns:
+        None or int.
+
+    Shape:
+        (no arrays)
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{cls}: seed must be None (numpy's global generator) or an int >= 0, got {seed!r}.")
+    return int(seed)
+
+
+def normal_draws(seed):
+    """Standard normal draws for initial weights: from numpy's global generator when seed is None
+    (``np.random.randn``, as the course draws them), else from the private generator made from seed.
+
+    Args:
+        seed: None, or anything np.random.default_rng accepts (an int, a SeedSequence).
+
+    Returns:
+        draw(shape) -> float64 array of that shape.
+
+    Shape:
+        (any)
+    """
+    if seed is None:
+        return lambda shape: np.random.randn(*shape)
+    rng = np.random.default_rng(seed)
+    return lambda shape: rng.standard_normal(shape)
+
+
+def _generator_from_global_state():
+    """A Generator seeded by one draw from numpy's global generator, so np.random.seed fixes it."""
+    return np.random.default_rng(np.random.randint(2**32, size=4, dtype=np.uint64))
 
 
 def init_scale(weight_scale, fan_in: int, fan_out: int, cls: str = "FullyConnectedNet") -> float:
@@ -90,9 +139,25 @@ class FullyConnectedNet:
         reg: L2 regularization strength, >= 0.
         weight_scale: std of the initial weights: a number, "he" or "xavier" (see init_scale).
         dtype: np.float32 (fast) or np.float64 (for gradient checks); X is cast to it.
-        seed: seeds the initial weights and the dropout masks (two independent streams).
-        dropout_seed: if set, every forward pass uses the same dropout masks, drawn from this
-            seed; for gradient checks, which need a fixed function.
+        seed: None or an int >= 0; see "Randomness" below.
+        dropout_seed: retired (raises): ``seed`` now fixes the dropout masks.
+
+    Randomness (scikit-learn's ``random_state`` convention, with the course's meaning of seed):
+        initial weights: with seed=None, ``std * np.random.randn(fan_in, fan_out)`` from numpy's
+            global generator, one draw per layer in the order W1, W2, ..., WL (biases are zeros,
+            gammas ones, betas zeros: no draws), so ``np.random.seed(231)`` before the
+            constructor gives the course's weights. With an int, the same draws from a private
+            generator (SeedSequence(seed), first child); the global state is left alone.
+        dropout masks of a train-mode ``loss(X, y)``, drawn layer by layer in order:
+            - from ``model.dropout_rng`` when it is a numpy Generator: fresh masks every call.
+              The Solver sets it to its own generator while it trains, so a seeded run is
+              reproducible bit for bit and its masks change every step; in a training loop of
+              your own, set ``model.dropout_rng = np.random.default_rng(s)`` for the same.
+            - otherwise (dropout_rng is None, the default), with an int seed: the same masks on
+              every call (from SeedSequence(seed), second child), as the course's ``seed`` makes
+              dropout deterministic so that the net can be gradient-checked;
+            - with seed=None: fresh masks every call, from a generator seeded by one draw from
+              numpy's global generator.
 
     Shape:
         X: (N, d_1, ..., d_k) with d_1 * ... * d_k = D
@@ -124,19 +189,25 @@ class FullyConnectedNet:
             raise ValueError(f"{cls}: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
         self.dtype = np.dtype(dtype)
         self.weight_scale = weight_scale
-        self.seed = seed
-        self.dropout_seed = dropout_seed
+        if dropout_seed is not None:
+            raise TypeError(f"{cls}: dropout_seed was retired; pass seed={dropout_seed!r} instead, which now fixes "
+                            f"the dropout masks (the same masks on every call, as the course's seed does), while the "
+                            f"Solver draws fresh masks every step from its own seed.")
+        self.seed = check_seed(cls, seed)
         self.num_layers = len(hidden_dims) + 1
 
-        init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
-        rng = np.random.default_rng(init_seq)
-        self.dropout_rng = np.random.default_rng(dropout_seq)
+        init_seq, self._mask_seq = None, None
+        if self.seed is not None:
+            init_seq, self._mask_seq = np.random.SeedSequence(self.seed).spawn(2)
+        draw = normal_draws(init_seq)
+        self.dropout_rng = None  # a Generator here gives fresh masks every call (the Solver lends its own)
         dims = [self.input_dim, *hidden_dims, self.num_classes]
+        # Check every scale before the first draw, so a bad one leaves numpy's global state alone.
+        stds = [init_scale(weight_scale, dims[i], dims[i + 1], cls) for i in range(self.num_layers)]
         self.params = {}
-        for i in range(self.num_layers):
+        for i, std in enumerate(stds):
             fan_in, fan_out = dims[i], dims[i + 1]
-            std = init_scale(weight_scale, fan_in, fan_out, cls)
-            self.params[f"W{i + 1}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(self.dtype)
+            self.params[f"W{i + 1}"] = (std * draw((fan_in, fan_out))).astype(self.dtype)
             self.params[f"b{i + 1}"] = np.zeros(fan_out, dtype=self.dtype)
         # One bn_param (or ln_param) per hidden layer; batchnorm's running averages start at 0.
         self.norm_params = []
@@ -161,8 +232,7 @@ class FullyConnectedNet:
         """
         return {"hidden_dims": list(self.hidden_dims), "input_dim": self.input_dim, "num_classes": self.num_classes,
                 "dropout_keep_ratio": self.dropout_keep_ratio, "normalization": self.normalization, "reg": self.reg,
-                "weight_scale": self.weight_scale, "dtype": self.dtype.name, "seed": self.seed,
-                "dropout_seed": self.dropout_seed}
+                "weight_scale": self.weight_scale, "dtype": self.dtype.name, "seed": self.seed}
 
     def buffers(self):
         """Batchnorm's running averages, keyed running_mean1, running_var1, ... (empty otherwise).
@@ -209,10 +279,30 @@ class FullyConnectedNet:
         return (f"{type(self).__name__}(hidden_dims={self.hidden_dims}, input_dim={self.input_dim}, "
                 f"num_classes={self.num_classes}, dropout_keep_ratio={self.dropout_keep_ratio}, "
                 f"normalization={self.normalization!r}, reg={self.reg}, weight_scale={self.weight_scale!r}, "
-                f"dtype={self.dtype.name}, seed={self.seed}{self._dropout_seed_repr()})")
+                f"dtype={self.dtype.name}, seed={self.seed})")
 
-    def _dropout_seed_repr(self):
-        return "" if self.dropout_seed is None else f", dropout_seed={self.dropout_seed}"
+    def dropout_param_for(self, mode):
+        """The dropout_param of this pass, shared by every dropout layer (see "Randomness").
+
+        Args:
+            mode: "train" or "test".
+
+        Returns:
+            dict for dropout_forward: p, mode and, in train mode, the Generator the masks come
+            from (the layers draw from it in order, so each layer gets its own mask).
+
+        Shape:
+            (no arrays)
+        """
+        param = {"p": self.dropout_keep_ratio, "mode": mode}
+        if mode == "train":
+            if self.dropout_rng is not None:
+                param["rng"] = self.dropout_rng
+            elif self._mask_seq is not None:
+                param["rng"] = np.random.default_rng(self._mask_seq)  # a new one each pass: the same masks
+            else:
+                param["rng"] = _generator_from_global_state()
+        return param
 
     def _inputs(self, X, y):
         cls = type(self).__name__
@@ -237,6 +327,8 @@ class FullyConnectedNet:
         Returns:
             scores (N, C) if y is None, otherwise (loss, grads): loss a Python float including
             the L2 term, grads a dict keyed like params with arrays of their shapes and dtype.
+            With dropout, every dropout layer of one pass takes the same
+            ``self.dropout_param_for(mode)``.
 
         Shape:
             X: (N, d_1, ..., d_k)
@@ -248,6 +340,7 @@ class FullyConnectedNet:
         mode = "test" if y is None else "train"
         L = self.num_layers
         caches, dropout_caches = [], []
+        dropout_param = self.dropout_param_for(mode) if self.dropout_keep_ratio < 1 else None
         h = X
         for i in range(1, L):
             W, b = self.params[f"W{i}"], self.params[f"b{i}"]
@@ -260,13 +353,8 @@ class FullyConnectedNet:
                 h, cache = affine_norm_relu_forward(h, W, b, self.params[f"gamma{i}"], self.params[f"beta{i}"],
                                                     norm_param, self.normalization)
             caches.append(cache)
-            if self.dropout_keep_ratio < 1:
-                param = {"p": self.dropout_keep_ratio, "mode": mode}
-                if self.dropout_seed is not None:
-                    param["seed"] = self.dropout_seed
-                else:
-                    param["rng"] = self.dropout_rng
-                h, dropout_cache = dropout_forward(h, param)
+            if dropout_param is not None:
+                h, dropout_cache = dropout_forward(h, dropout_param)
                 dropout_caches.append(dropout_cache)
         scores, last_cache = affine_forward(h, self.params[f"W{L}"], self.params[f"b{L}"])
         if y is None:
@@ -310,7 +398,8 @@ class TwoLayerNet(FullyConnectedNet):
         weight_scale: std of the initial weights (a number, "he" or "xavier").
         reg: L2 regularization strength.
         dtype: np.float64 (default) or np.float32.
-        seed: seed of the private generator used for the initial weights.
+        seed: None draws W1 then W2 with np.random.randn from numpy's global generator (the
+            course's order); an int draws them from a private generator.
 
     Shape:
         params: W1 (D, H), b1 (H,), W2 (H, C), b2 (C,)

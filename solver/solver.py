@@ -8,14 +8,18 @@
 The model is anything with a ``params`` dict of arrays and a ``loss(X, y=None)`` method that
 returns scores without labels and ``(loss, grads)`` with them (see solver.nets). A model may
 also have ``buffers()`` / ``load_buffers(dict)`` (state that is not trained, such as batchnorm's
-running averages) and a ``dropout_rng`` generator; the Solver then keeps the buffers with the
-best parameters and puts both in checkpoints.
+running averages); the Solver then keeps the buffers with the best parameters and puts them in
+checkpoints. A model with a ``dropout_rng`` attribute (solver.nets) gets the Solver's own
+dropout generator there for the length of ``train()`` (the attribute is restored afterwards):
+the masks change every step, come from the Solver's seed, and their generator's state travels
+in checkpoints. So a seeded net, whose masks are otherwise fixed for gradient checks, trains
+with fresh masks.
 
 What differs from the course's Solver, on purpose:
 - each epoch visits every training sample once, in a fresh shuffled order, and the last,
   smaller batch is kept rather than dropped;
-- the same seed gives the same loss_history, bit for bit; all randomness comes from the
-  Solver's own generators, never numpy's global state;
+- the same seed gives the same loss_history, bit for bit; all randomness of training (the
+  dropout masks included) comes from the Solver's own generators, never numpy's global state;
 - best_params starts as a copy of the initial parameters and only ever holds finite values;
 - a non-finite loss or parameter stops training with FloatingPointError naming the iteration;
 - checkpoints hold everything needed to resume (parameters, optimizer state, generator state,
@@ -56,7 +60,7 @@ OPTIONS = {
     "checkpoint_name": None,     # if set, write <checkpoint_name>_epoch_<e>.npz after each epoch
     "print_every": 10,           # log the loss every this many iterations (when verbose)
     "verbose": True,             # print progress
-    "seed": None,                # seed of the shuffling and subsampling generators
+    "seed": None,                # seed of the shuffling, subsampling and dropout-mask generators
 }
 REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
 
@@ -153,9 +157,10 @@ class Solver:
         self.best_val_acc = None
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
         self.best_buffers = self._buffers(copy=True)
-        train_seq, eval_seq = np.random.SeedSequence(self.seed).spawn(2)
+        train_seq, eval_seq, dropout_seq = np.random.SeedSequence(self.seed).spawn(3)
         self._rng = np.random.default_rng(train_seq)  # shuffles the training set
         self._eval_rng = np.random.default_rng(eval_seq)  # picks samples for accuracy checks
+        self._dropout_rng = np.random.default_rng(dropout_seq)  # lent to model.dropout_rng in train()
         self.optim_configs = {}
         self._base_lr = {}
         for name, w in self.model.params.items():
@@ -170,10 +175,6 @@ class Solver:
     def _buffers(self, copy=False):
         buffers = self.model.buffers() if callable(getattr(self.model, "buffers", None)) else {}
         return {k: v.copy() for k, v in buffers.items()} if copy else buffers
-
-    def _model_rng(self):
-        rng = getattr(self.model, "dropout_rng", None)
-        return rng if isinstance(rng, np.random.Generator) else None
 
     def __repr__(self):
         return (f"Solver(model={type(self.model).__name__}, update_rule={self.update_rule_name!r}, "
@@ -269,6 +270,9 @@ class Solver:
         total = self.num_epochs * self.iterations_per_epoch
         progress = Progress(total, enabled=self.verbose)
         N = self.X_train.shape[0]
+        lends_rng = hasattr(self.model, "dropout_rng")
+        if lends_rng:
+            own_rng, self.model.dropout_rng = self.model.dropout_rng, self._dropout_rng
         try:
             if not self.val_acc_history:
                 self._record_accuracy(progress)
@@ -288,6 +292,8 @@ class Solver:
                     self.save_checkpoint(f"{self.checkpoint_name}_epoch_{self.epoch}.npz")
         finally:
             progress.close()
+            if lends_rng:
+                self.model.dropout_rng = own_rng
             self.model.params.update({k: v.copy() for k, v in self.best_params.items()})
             if self.best_buffers:
                 self.model.load_buffers(self.best_buffers)
@@ -297,7 +303,7 @@ class Solver:
         """Write the complete training state to an .npz file, atomically.
 
         The file holds the current and best parameters, every optimizer state array and
-        setting, the epoch and iteration, the histories and both generators' states, and
+        setting, the epoch and iteration, the histories and the three generators' states, and
         reads back with ``np.load(path, allow_pickle=False)``.
 
         Args:
@@ -333,7 +339,7 @@ class Solver:
             "epoch": self.epoch, "iteration": self.iteration, "best_val_acc": self.best_val_acc,
             "optim_settings": optim_settings, "base_lr": self._base_lr,
             "rng": self._rng.bit_generator.state, "eval_rng": self._eval_rng.bit_generator.state,
-            "model_rng": self._model_rng().bit_generator.state if self._model_rng() is not None else None,
+            "dropout_rng": self._dropout_rng.bit_generator.state,
         }
         path = pathlib.Path(path)
         write_npz(path, arrays, meta)
@@ -392,8 +398,11 @@ class Solver:
         if buffers or self._buffers():
             self.model.load_buffers(buffers)
             self.best_buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("best_buffers/")}
-        if meta.get("model_rng") is not None and self._model_rng() is not None:
-            self._model_rng().bit_generator.state = meta["model_rng"]
+        # Files written before the Solver owned the masks keep the model's mask generator as model_rng;
+        # it was drawn from in the same order, so it continues those runs exactly too.
+        dropout_state = meta.get("dropout_rng", meta.get("model_rng"))
+        if dropout_state is not None:
+            self._dropout_rng.bit_generator.state = dropout_state
         self._rng.bit_generator.state = meta["rng"]
         self._eval_rng.bit_generator.state = meta["eval_rng"]
         return self

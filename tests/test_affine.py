@@ -80,12 +80,17 @@ def test_affine_forward_rejects_bad_shapes():
 
 
 def test_affine_forward_rejects_bad_types():
-    """Lists, integer arrays and mixed float dtypes are refused by argument name."""
+    """Lists, integer x, rounding integer or boolean w, and mixed float dtypes are refused by argument name."""
     inp = _inputs((3, 6), 4)
     with pytest.raises(TypeError, match=r"affine_forward: x must be a numpy array of floats, got list"):
         affine_forward(inp["x"].tolist(), inp["w"], inp["b"])
-    with pytest.raises(TypeError, match=r"affine_forward: w must have a floating-point dtype, got int64"):
-        affine_forward(inp["x"], inp["w"].astype(np.int64), inp["b"])
+    with pytest.raises(TypeError, match=r"affine_forward: x must have a floating-point dtype, got int64"):
+        affine_forward(inp["x"].astype(np.int64), inp["w"], inp["b"])
+    with pytest.raises(TypeError, match=r"affine_forward: w holds integers that float64 cannot represent exactly "
+                                        r"\(x is float64\); got 9007199254740993, which would become 9007199254740992.0"):
+        affine_forward(inp["x"], np.full((6, 4), 2**53 + 1, dtype=np.int64), inp["b"])
+    with pytest.raises(TypeError, match=r"affine_forward: w must have a floating-point dtype, got bool"):
+        affine_forward(inp["x"], inp["w"] > 0, inp["b"])
     with pytest.raises(TypeError, match=r"affine_forward: b has dtype float32 but the other inputs are float64"):
         affine_forward(inp["x"], inp["w"], inp["b"].astype(np.float32))
 
@@ -110,3 +115,18 @@ def test_affine_backward_can_skip_the_input_gradient():
     assert none is None and dx.shape == (4, 2, 3)
     np.testing.assert_array_equal(dw_only, dw)
     np.testing.assert_array_equal(db_only, db)
+
+
+def test_affine_forward_takes_exact_integer_parameters_in_xs_dtype():
+    """Integer w and b become x's float dtype (float32 too) and give the same output as their float copies."""
+    rng = np.random.default_rng(4)
+    w, b = rng.integers(-3, 4, (6, 4)), np.array([0, 128, -7, 2**24])
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((3, 6)).astype(dtype)
+        out, cache = affine_forward(x, w, b)
+        expected, _ = affine_forward(x, w.astype(dtype), b.astype(dtype))
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, expected)
+        _, dw, db = affine_backward(np.ones_like(out), cache)
+        assert dw.dtype == dtype and db.dtype == dtype
+    assert w.dtype == np.int64 and b[3] == 2**24  # the caller's arrays are left alone

@@ -91,3 +91,32 @@ def test_saved_batchnorm_model_keeps_its_running_averages(tmp_path):
     loaded = load_model(tmp_path / "bn.npz")
     assert loaded.normalization == "batchnorm" and loaded.dropout_keep_ratio == 0.9
     np.testing.assert_array_equal(loaded.loss(X), model.loss(X))
+
+
+@pytest.mark.parametrize("seed", [None, 5])
+def test_config_round_trips_the_seed_and_loading_leaves_numpys_global_state_alone(tmp_path, seed):
+    """save_model/load_model keep seed (None or an int) and its dropout meaning, and never move the global state."""
+    X, y = np.random.default_rng(2).standard_normal((6, 4)), np.arange(6) % 3
+    np.random.seed(0)
+    model = FullyConnectedNet([5], input_dim=4, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64, seed=seed)
+    save_model(model, tmp_path / "m.npz")
+    state = np.random.get_state()
+    loaded = load_model(tmp_path / "m.npz")
+    after = np.random.get_state()
+    assert np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+    assert loaded.get_config() == model.get_config() and loaded.seed == seed
+    if seed is not None:  # the same fixed masks, so the same training loss
+        assert loaded.loss(X, y)[0] == model.loss(X, y)[0]
+
+
+def test_model_files_with_the_retired_dropout_seed_still_load(tmp_path):
+    """A file saved with dropout_seed in its config loads: the key only chose masks, never parameters."""
+    model = FullyConnectedNet([5], input_dim=4, num_classes=3, dropout_keep_ratio=0.5, seed=1)
+    save_model(model, tmp_path / "m.npz")
+    arrays, meta = read_npz(tmp_path / "m.npz", "t", "chainrule-model")
+    meta["config"]["dropout_seed"] = 11
+    write_npz(tmp_path / "old.npz", arrays, meta)
+    loaded = load_model(tmp_path / "old.npz")
+    assert "dropout_seed" not in loaded.get_config()
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(loaded.params[name], value)

@@ -187,3 +187,29 @@ def test_cnn_beats_the_fully_connected_net_on_fashion_mnist(tmp_path):
     fc = json.loads((tmp_path / "fc" / "metrics.json").read_text())
     cnn = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
     assert cnn["test_acc"] > fc["test_acc"], (cnn["test_acc"], fc["test_acc"])
+
+
+def test_seeded_dropout_runs_repeat_bit_for_bit_with_fresh_masks_each_step(tmp_path, monkeypatch):
+    """Two `--seed 3 --dropout-keep-ratio 0.5` runs give equal histories; within a run every step's masks differ."""
+    import solver.nets
+    from solver.cli import main
+
+    masks, real = [], solver.nets.dropout_forward
+
+    def spy(x, dropout_param):
+        out, cache = real(x, dropout_param)
+        if dropout_param["mode"] == "train":
+            masks.append(cache[1].copy())
+        return out, cache
+
+    monkeypatch.setattr(solver.nets, "dropout_forward", spy)
+    args = ["--epochs", "1", "--quiet", "--dropout-keep-ratio", "0.5", "--seed", "3", "--hidden-dims", "16"]
+    assert main(["--out", str(tmp_path / "a"), *args]) == 0
+    first = list(masks)
+    masks.clear()
+    assert main(["--out", str(tmp_path / "b"), *args]) == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["loss_history"] == b["loss_history"] and len(first) == a["iterations"] > 1
+    assert all(np.array_equal(m, n) for m, n in zip(first, masks))
+    assert all(not np.array_equal(m, n) for m, n in zip(first, first[1:]) if m.shape == n.shape)

@@ -74,3 +74,33 @@ def test_bad_settings_and_inputs_are_refused():
         ThreeLayerConvNet(input_dim=3072)
     with pytest.raises(ValueError, match=r"ThreeLayerConvNet.loss: X must have shape \(N, 2, 6, 6\) \(input_dim\), got \(3, 2, 6, 5\)"):
         _small_net().loss(np.zeros((3, 2, 6, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unseeded_net_draws_the_course_weights_from_the_global_generator(dtype):
+    """After np.random.seed: W1 (F, C, HH, WW), W2, W3 = weight_scale * randn in that order; biases zero."""
+    np.random.seed(231)
+    model = ThreeLayerConvNet(input_dim=(3, 8, 8), num_filters=4, filter_size=5, hidden_dim=6, num_classes=3,
+                              weight_scale=1e-3, dtype=dtype)
+    after_model = np.random.randint(2**31)
+    np.random.seed(231)
+    expected = {"W1": 1e-3 * np.random.randn(4, 3, 5, 5), "W2": 1e-3 * np.random.randn(4 * 4 * 4, 6),
+                "W3": 1e-3 * np.random.randn(6, 3)}
+    assert np.random.randint(2**31) == after_model, "the net made other draws than the three weight tensors"
+    for name, W in expected.items():
+        assert model.params[name].dtype == dtype
+        np.testing.assert_array_equal(model.params[name], W.astype(dtype), err_msg=name)
+    for name, size in (("b1", 4), ("b2", 6), ("b3", 3)):
+        np.testing.assert_array_equal(model.params[name], np.zeros(size, dtype))
+
+
+def test_seeded_net_leaves_numpys_global_state_alone_and_repeats():
+    """An int seed draws from a private generator: the global state is untouched and the weights repeat."""
+    state = np.random.get_state()
+    a, b = _small_net(seed=5), _small_net(seed=5)
+    after = np.random.get_state()
+    assert np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    with pytest.raises(ValueError, match=r"ThreeLayerConvNet: seed must be None \(numpy's global generator\) or an int >= 0, got -1"):
+        _small_net(seed=-1)

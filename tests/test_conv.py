@@ -133,3 +133,42 @@ def test_bad_geometry_names_every_number(forward):
         forward(**inp, conv_param={"stride": 1, "padding": 1})
     with pytest.raises(ValueError, match=rf"{name}: x must be 4-D, got shape \(3, 8, 8\)"):
         forward(inp["x"][0], inp["w"], inp["b"], {"stride": 1, "pad": 1})
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+def test_integer_bias_of_the_courses_image_filter_demo_works(forward):
+    """b = np.array([0, 128]) (and integer filters) give the same maps as their float copies, in x's dtype."""
+    rng = np.random.default_rng(7)
+    w = np.zeros((2, 3, 3, 3), dtype=np.int64)
+    w[0, :, 1, 1] = [1, 2, 1]  # a grayscale-like filter and an edge filter, both integers
+    w[1, 2] = [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
+    b = np.array([0, 128])
+    for dtype in (np.float32, np.float64):
+        x = rng.uniform(0, 255, (2, 3, 6, 6)).astype(dtype)
+        out, cache = forward(x, w, b, {"stride": 1, "pad": 1})
+        expected, _ = forward(x, w.astype(dtype), b.astype(dtype), {"stride": 1, "pad": 1})
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, expected)
+        backward = conv_backward_naive if forward is conv_forward_naive else conv_backward_fast
+        _, dw, db = backward(np.ones_like(out), cache)
+        assert dw.dtype == dtype and db.dtype == dtype
+
+
+@pytest.mark.parametrize("forward", [conv_forward_naive, conv_forward_fast])
+def test_parameters_that_would_change_or_mix_dtypes_are_still_refused(forward):
+    """float32/float64 mixes, booleans, objects and integers that would round are TypeErrors naming the argument."""
+    name = forward.__name__
+    x32 = _inputs((1, 2, 4, 4), (2, 2, 3, 3), dtype=np.float32)
+    param = {"stride": 1, "pad": 1}
+    with pytest.raises(TypeError, match=rf"{name}: w has dtype float64 but the other inputs are float32"):
+        forward(x32["x"], x32["w"].astype(np.float64), x32["b"], param)
+    with pytest.raises(TypeError, match=rf"{name}: b must have a floating-point dtype, got bool"):
+        forward(x32["x"], x32["w"], np.array([True, False]), param)
+    with pytest.raises(TypeError, match=rf"{name}: b must have a floating-point dtype, got object"):
+        forward(x32["x"], x32["w"], np.array([0, 128], dtype=object), param)
+    with pytest.raises(TypeError, match=rf"{name}: b holds integers that float32 cannot represent exactly \(x is float32\); "
+                                        r"got 16777217, which would become 16777216.0"):
+        forward(x32["x"], x32["w"], np.array([0, 2**24 + 1]), param)
+    with pytest.raises(TypeError, match=rf"{name}: b holds integers that float64 cannot represent exactly"):
+        forward(x32["x"].astype(np.float64), x32["w"].astype(np.float64), np.array([2**63 - 1, 0], np.uint64), param)
+    assert forward(x32["x"], x32["w"], np.array([2**30, -2**30]), param)[0].dtype == np.float32  # large but exact

@@ -163,8 +163,7 @@ def test_normalized_and_dropout_nets_gradients_match_numeric(normalization, keep
     """With each normalization and with dropout (fixed masks), every gradient matches centered differences."""
     X, y = _batch(N=6, D=5, C=4, seed=10)
     model = FullyConnectedNet([7, 6], input_dim=5, num_classes=4, normalization=normalization,
-                              dropout_keep_ratio=keep, reg=reg, weight_scale=0.5, dtype=np.float64, seed=2,
-                              dropout_seed=11)
+                              dropout_keep_ratio=keep, reg=reg, weight_scale=0.5, dtype=np.float64, seed=2)
     for i in (1, 2):  # non-trivial gammas and betas
         if normalization:
             model.params[f"gamma{i}"] = model.params[f"gamma{i}"] + np.linspace(-0.3, 0.3, 7 if i == 1 else 6)
@@ -204,14 +203,48 @@ def test_scores_run_in_test_mode():
     np.testing.assert_allclose(a, h @ model.params["W2"] + model.params["b2"], rtol=1e-12)
 
 
-def test_dropout_masks_change_per_step_unless_dropout_seed_is_set():
-    """Training passes draw new masks from model.dropout_rng; dropout_seed fixes them."""
+def test_dropout_masks_are_fixed_by_seed_and_fresh_from_dropout_rng():
+    """An int seed gives the same masks on every call; a Generator in model.dropout_rng gives new ones."""
     X, y = _batch(N=10, D=6, C=3, seed=5)
-    free = FullyConnectedNet([20], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64, seed=1)
-    assert free.loss(X, y)[0] != free.loss(X, y)[0]
-    fixed = FullyConnectedNet([20], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64, seed=1,
-                              dropout_seed=3)
-    assert fixed.loss(X, y)[0] == fixed.loss(X, y)[0]
+    model = FullyConnectedNet([20], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64, seed=1)
+    fixed = model.loss(X, y)[0]
+    assert model.loss(X, y)[0] == fixed
+    model.dropout_rng = np.random.default_rng(3)
+    first, second = model.loss(X, y)[0], model.loss(X, y)[0]
+    assert first != second
+    model.dropout_rng = None
+    assert model.loss(X, y)[0] == fixed
+
+
+def test_unseeded_dropout_masks_follow_numpys_global_seed():
+    """With seed=None each call draws new masks, and np.random.seed makes the sequence repeat."""
+    X, y = _batch(N=10, D=6, C=3, seed=5)
+
+    def two_losses():
+        np.random.seed(231)
+        model = FullyConnectedNet([20], input_dim=6, num_classes=3, dropout_keep_ratio=0.5, dtype=np.float64)
+        return model.loss(X, y)[0], model.loss(X, y)[0]
+
+    first = two_losses()
+    assert first[0] != first[1]
+    assert two_losses() == first
+
+
+def test_dropout_seed_is_retired_with_a_clear_message():
+    """dropout_seed=3 is refused with a message pointing to seed; dropout_seed=None is accepted."""
+    with pytest.raises(TypeError, match=r"FullyConnectedNet: dropout_seed was retired; pass seed=3 instead, which now fixes the dropout masks"):
+        FullyConnectedNet([4], input_dim=3, num_classes=2, dropout_keep_ratio=0.5, dropout_seed=3)
+    assert FullyConnectedNet([4], input_dim=3, num_classes=2, seed=0, dropout_seed=None).seed == 0
+
+
+def test_seed_must_be_none_or_a_non_negative_int():
+    """Negative, boolean and fractional seeds are refused, naming the class."""
+    for bad in (-1, True, 1.5, "0"):
+        with pytest.raises(ValueError, match=r"FullyConnectedNet: seed must be None \(numpy's global generator\) or an int >= 0"):
+            FullyConnectedNet([4], input_dim=3, num_classes=2, seed=bad)
+    with pytest.raises(ValueError, match=r"TwoLayerNet: seed must be None"):
+        TwoLayerNet(input_dim=3, hidden_dim=2, num_classes=2, seed=-5)
+    assert FullyConnectedNet([4], input_dim=3, num_classes=2, seed=np.int64(4)).get_config()["seed"] == 4
 
 
 def test_buffers_round_trip_and_reject_mismatches():
@@ -227,3 +260,67 @@ def test_buffers_round_trip_and_reject_mismatches():
     with pytest.raises(ValueError, match=r"FullyConnectedNet.load_buffers: running_var1 must be an array of shape \(4,\)"):
         model.load_buffers({**new, "running_var1": np.ones(5, np.float32)})
     assert FullyConnectedNet([4], input_dim=5, num_classes=2, normalization="layernorm").buffers() == {}
+
+
+# The course's dropout check: relative errors of 1e-6 or less (1e-5 tolerated for W2 without dropout).
+COURSE_DROPOUT_GRAD_TOL = 1e-4
+
+
+@pytest.mark.parametrize("normalization", [None, "batchnorm", "layernorm"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unseeded_net_draws_the_course_weights_from_the_global_generator(normalization, dtype):
+    """After np.random.seed, W1, W2, W3 are weight_scale * randn in that order; biases 0, gammas 1, betas 0."""
+    np.random.seed(231)
+    model = FullyConnectedNet([20, 30], input_dim=15, num_classes=10, normalization=normalization,
+                              weight_scale=5e-2, dtype=dtype)
+    after_model = np.random.randint(2**31)
+    np.random.seed(231)
+    expected = {"W1": 5e-2 * np.random.randn(15, 20), "W2": 5e-2 * np.random.randn(20, 30),
+                "W3": 5e-2 * np.random.randn(30, 10)}
+    assert np.random.randint(2**31) == after_model, "the net made other draws than the three weight matrices"
+    for name, W in expected.items():
+        assert model.params[name].dtype == dtype
+        np.testing.assert_array_equal(model.params[name], W.astype(dtype), err_msg=name)
+    for i, size in ((1, 20), (2, 30), (3, 10)):
+        np.testing.assert_array_equal(model.params[f"b{i}"], np.zeros(size, dtype))
+    if normalization:
+        for i, size in ((1, 20), (2, 30)):
+            np.testing.assert_array_equal(model.params[f"gamma{i}"], np.ones(size, dtype))
+            np.testing.assert_array_equal(model.params[f"beta{i}"], np.zeros(size, dtype))
+
+
+def test_unseeded_two_layer_net_draws_w1_then_w2_from_the_global_generator():
+    """TwoLayerNet without seed: W1 = weight_scale * randn(D, H), then W2 = weight_scale * randn(H, C)."""
+    np.random.seed(0)
+    model = TwoLayerNet(input_dim=12, hidden_dim=7, num_classes=4, weight_scale=1e-2)
+    np.random.seed(0)
+    W1, W2 = 1e-2 * np.random.randn(12, 7), 1e-2 * np.random.randn(7, 4)
+    np.testing.assert_array_equal(model.params["W1"], W1)
+    np.testing.assert_array_equal(model.params["W2"], W2)
+
+
+def test_seeded_nets_leave_numpys_global_state_alone():
+    """An int seed draws the weights and the fixed dropout masks from private generators only."""
+    state = np.random.get_state()
+    model = FullyConnectedNet([8], input_dim=5, num_classes=3, dropout_keep_ratio=0.5, seed=7)
+    model.loss(np.ones((4, 5)), np.arange(4) % 3)
+    TwoLayerNet(input_dim=5, hidden_dim=4, num_classes=3, seed=7)
+    after = np.random.get_state()
+    assert np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+
+
+@pytest.mark.parametrize("keep", [1, 0.75, 0.5])
+def test_seeded_dropout_net_passes_the_courses_numeric_gradient_check(keep):
+    """Built as the course's dropout check builds it (seed=123), every gradient matches eval_numerical_gradient."""
+    from gradcheck import eval_numerical_gradient, rel_error
+
+    np.random.seed(231)
+    X, y = np.random.randn(2, 15), np.random.randint(10, size=(2,))
+    model = FullyConnectedNet([20, 30], input_dim=15, num_classes=10, weight_scale=5e-2, dtype=np.float64,
+                              dropout_keep_ratio=keep, seed=123)
+    loss, grads = model.loss(X, y)
+    assert loss == pytest.approx(math.log(10), abs=UNIFORM_LOSS_TOL)
+    for name in sorted(grads):
+        numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], verbose=False, h=1e-5)
+        error = rel_error(numeric, grads[name])
+        assert error < COURSE_DROPOUT_GRAD_TOL, f"{name}: relative error {error:.2e} with keep ratio {keep}"

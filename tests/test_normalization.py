@@ -176,10 +176,12 @@ def test_batchnorm_rejects_bad_input():
 
 
 def test_layernorm_and_sandwich_reject_bad_input():
-    """layernorm's ln_param keys and the sandwich's normalization name are checked."""
+    """layernorm's ln_param keys and mode value and the sandwich's normalization name are checked."""
     inp = _inputs(4, 3)
-    with pytest.raises(ValueError, match=r"layernorm_forward: ln_param has unknown key\(s\) \['mode'\]"):
-        layernorm_forward(**inp, ln_param={"mode": "train"})
+    with pytest.raises(ValueError, match=r"layernorm_forward: ln_param has unknown key\(s\) \['momentum'\]; valid keys are \['eps', 'mode'\]"):
+        layernorm_forward(**inp, ln_param={"mode": "train", "momentum": 0.9})
+    with pytest.raises(ValueError, match=r"layernorm_forward: ln_param\['mode'\] must be 'train' or 'test' if given \(it changes nothing here\), got 'eval'"):
+        layernorm_forward(**inp, ln_param={"mode": "eval"})
     with pytest.raises(ValueError, match=r"layernorm_forward: ln_param\['eps'\] must be a finite number"):
         layernorm_forward(**inp, ln_param={"eps": -1.0})
     with pytest.raises(ValueError, match=r"affine_norm_relu_forward: normalization must be one of \('batchnorm', 'layernorm'\), got 'groupnorm'"):
@@ -231,3 +233,35 @@ def test_bn_settings_validates_and_defaults_the_running_averages():
         bn_settings("f", {"mode": "train", "running_var": np.ones(4, np.float32)}, 3, np.float32)
     with pytest.raises(ValueError, match="f: bn_param\\['mode'\\] must be 'train' or 'test'"):
         bn_settings("f", {}, 3, np.float32)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_layernorm_accepts_the_courses_mode_key_and_ignores_it(mode):
+    """ln_param={"mode": ...}, as the course passes it, gives exactly the output and gradients of {}."""
+    inp = _inputs(5, 4, seed=2)
+    out, cache = layernorm_forward(**inp, ln_param={"mode": mode})
+    plain, plain_cache = layernorm_forward(**inp, ln_param={})
+    np.testing.assert_array_equal(out, plain)
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    for got, expected in zip(layernorm_backward(dout, cache), layernorm_backward(dout, plain_cache)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_norms_take_exact_integer_gamma_and_beta():
+    """Integer gamma and beta become x's float dtype in batchnorm and layernorm; dgamma, dbeta have x's dtype."""
+    for dtype in (np.float32, np.float64):
+        x = _inputs(6, 3, seed=5, dtype=dtype)["x"]
+        gamma, beta = np.array([3, 4, 5]), np.array([6, 7, 8])
+        for forward, backward, param in ((batchnorm_forward, batchnorm_backward, {"mode": "train"}),
+                                         (layernorm_forward, layernorm_backward, {"mode": "train"})):
+            out, cache = forward(x, gamma, beta, dict(param))
+            expected, _ = forward(x, gamma.astype(dtype), beta.astype(dtype), dict(param))
+            assert out.dtype == dtype
+            np.testing.assert_array_equal(out, expected)
+            _, dgamma, dbeta = backward(np.ones_like(out), cache)
+            assert dgamma.dtype == dtype and dbeta.dtype == dtype
+    x32 = _inputs(6, 3, dtype=np.float32)["x"]
+    with pytest.raises(TypeError, match=r"batchnorm_forward: gamma has dtype float64 but the other inputs are float32"):
+        batchnorm_forward(x32, np.ones(3), np.zeros(3, np.float32), {"mode": "train"})
+    with pytest.raises(TypeError, match=r"layernorm_forward: beta holds integers that float32 cannot represent exactly"):
+        layernorm_forward(x32, np.ones(3, np.float32), np.array([0, 1, 2**24 + 1]), {})

@@ -18,11 +18,11 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NOTEBOOK_LIMIT_S = 120
 
 
-def test_the_five_notebooks_are_there():
+def test_the_six_notebooks_are_there():
     """One notebook per topic, numbered in reading order."""
     assert [p.name for p in NOTEBOOKS] == [
         "01_backprop_graphs.ipynb", "02_fully_connected.ipynb", "03_batchnorm.ipynb",
-        "04_dropout.ipynb", "05_convnets.ipynb"]
+        "04_dropout.ipynb", "05_convnets.ipynb", "06_knn_and_linear_classifiers.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

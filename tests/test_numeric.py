@@ -9,6 +9,8 @@ from gradcheck import (
     REL_ERROR_FLOOR,
     eval_numerical_gradient,
     eval_numerical_gradient_array,
+    eval_numerical_gradient_blobs,
+    eval_numerical_gradient_net,
     grad_check_sparse,
     rel_error,
 )
@@ -162,3 +164,68 @@ def test_numerical_gradient_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"grad_check_sparse: num_checks must be an int >= 1, got 0"):
         grad_check_sparse(np.sum, x, np.ones_like(x), num_checks=0)
     np.testing.assert_array_equal(x, _x())
+
+
+class Blob:
+    """The course's blob: values and the gradient flowing into them."""
+
+    def __init__(self, vals, diffs=None):
+        self.vals = vals
+        self.diffs = np.zeros_like(vals) if diffs is None else diffs
+
+
+def _affine_tanh(x, w, out):
+    out.vals = np.tanh(x.vals @ w.vals)
+
+
+def test_eval_numerical_gradient_blobs_matches_eval_numerical_gradient():
+    """For f(x, w, out) writing out.vals, each input's gradient is that of sum(out.vals * out.diffs)."""
+    x, w = Blob(_x((3, 4))), Blob(_x((4, 2), seed=1))
+    out = Blob(np.zeros((3, 2)), _x((3, 2), seed=2))
+    dx, dw = eval_numerical_gradient_blobs(_affine_tanh, (x, w), out)
+    objective = {"x": lambda v: np.sum(np.tanh(v @ w.vals) * out.diffs),
+                 "w": lambda v: np.sum(np.tanh(x.vals @ v) * out.diffs)}
+    assert dx.shape == (3, 4) and dw.shape == (4, 2) and dx.dtype == dw.dtype == np.float64
+    assert rel_error(dx, eval_numerical_gradient(objective["x"], x.vals.copy(), verbose=False)) < NUMERIC_RTOL
+    assert rel_error(dw, eval_numerical_gradient(objective["w"], w.vals.copy(), verbose=False)) < NUMERIC_RTOL
+
+
+def test_eval_numerical_gradient_net_calls_forward_and_restores_the_inputs():
+    """A net whose forward() reads its input blobs gets the blobs' gradients; the values come back exactly."""
+    class Net:
+        def __init__(self):
+            self.x, self.w, self.out = Blob(_x((2, 3))), Blob(_x((3, 3), seed=3)), Blob(None, _x((2, 3), seed=4))
+
+        def forward(self):
+            self.out.vals = np.tanh(self.x.vals @ self.w.vals)
+
+    net = Net()
+    before = net.x.vals.copy(), net.w.vals.copy()
+    dx, dw = eval_numerical_gradient_net(net, (net.x, net.w), net.out)
+    expected = eval_numerical_gradient_blobs(_affine_tanh, (Blob(before[0].copy()), Blob(before[1].copy())),
+                                             Blob(None, net.out.diffs))
+    np.testing.assert_array_equal(dx, expected[0])
+    np.testing.assert_array_equal(dw, expected[1])
+    np.testing.assert_array_equal(net.x.vals, before[0])
+    np.testing.assert_array_equal(net.w.vals, before[1])
+
+
+def test_blob_helpers_reject_bad_arguments_and_restore_vals_when_f_raises():
+    """Non-blobs, integer vals, mismatched diffs and a net without forward() are refused by name."""
+    x, out = Blob(_x((2, 2))), Blob(np.zeros((2, 2)), np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"eval_numerical_gradient_blobs: inputs\[0\] must be a blob with .vals"):
+        eval_numerical_gradient_blobs(_affine_tanh, (np.ones(2),), out)
+    with pytest.raises(TypeError, match=r"eval_numerical_gradient_blobs: inputs\[0\].vals must be a floating-point numpy array"):
+        eval_numerical_gradient_blobs(_affine_tanh, (Blob(np.ones(2, int)),), out)
+    with pytest.raises(ValueError, match=r"eval_numerical_gradient_blobs: f wrote output.vals of shape \(2, 2\) but output.diffs has shape \(2, 3\)"):
+        eval_numerical_gradient_blobs(_affine_tanh, (x, Blob(np.eye(2))), out)
+    with pytest.raises(TypeError, match=r"eval_numerical_gradient_net: net must have a forward\(\) method, got object"):
+        eval_numerical_gradient_net(object(), (x,), out)
+    before = x.vals.copy()
+
+    def broken(x, out):
+        raise RuntimeError("broken")
+
+    with pytest.raises(RuntimeError, match="broken"):
+        eval_numerical_gradient_blobs(broken, (x,), out)
+    np.testing.assert_array_equal(x.vals, before)

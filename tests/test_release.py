@@ -30,7 +30,7 @@ def released(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "student"
     done = run_grading("release", out)
     assert done.returncode == 0, done.stderr
-    assert "solution regions stubbed in 12 files" in done.stdout  # 11 student files and notebook 01
+    assert "solution regions stubbed in 17 files" in done.stdout  # 15 student files and notebooks 01 and 06
     return out
 
 

@@ -341,3 +341,80 @@ def test_model_ends_with_the_buffers_of_its_best_epoch(digits):
     for k, v in solver.best_buffers.items():
         np.testing.assert_array_equal(model.buffers()[k], v)
     assert solver.check_accuracy(solver.X_val, solver.y_val) == solver.best_val_acc
+
+
+def _record_masks(monkeypatch):
+    """Record every train-mode dropout mask the nets draw (a spy around solver.nets.dropout_forward)."""
+    import solver.nets
+
+    masks, real = [], solver.nets.dropout_forward
+
+    def spy(x, dropout_param):
+        out, cache = real(x, dropout_param)
+        if dropout_param["mode"] == "train":
+            masks.append(cache[1].copy())
+        return out, cache
+
+    monkeypatch.setattr(solver.nets, "dropout_forward", spy)
+    return masks
+
+
+def _dropout_solver(digits, seed, model_seed=0, **options):
+    model = FullyConnectedNet([32], input_dim=64, num_classes=10, dropout_keep_ratio=0.5, weight_scale="he",
+                              seed=model_seed)
+    return Solver(model, _small_data(digits, n_train=96), update_rule="adam", batch_size=32, num_epochs=2,
+                  verbose=False, seed=seed, **options)
+
+
+def test_seeded_dropout_training_changes_masks_every_step_and_repeats_bit_for_bit(digits, monkeypatch):
+    """A seeded net's masks are fixed for gradient checks, yet under the Solver each step draws new ones, reproducibly."""
+    masks = _record_masks(monkeypatch)
+    a = _dropout_solver(digits, seed=4).train()
+    first_run = list(masks)
+    masks.clear()
+    b = _dropout_solver(digits, seed=4).train()
+    assert len(first_run) == a.iteration == 6
+    assert all(not np.array_equal(m, n) for m, n in zip(first_run, first_run[1:])), "a step reused its mask"
+    assert all(np.array_equal(m, n) for m, n in zip(first_run, masks))
+    assert a.loss_history == b.loss_history
+    masks.clear()
+    c = _dropout_solver(digits, seed=5).train()
+    assert not np.array_equal(masks[0], first_run[0]) and c.loss_history != a.loss_history
+
+
+def test_the_solver_lends_its_dropout_generator_only_while_training(digits):
+    """model.dropout_rng is the Solver's during train() and the model's own again afterwards."""
+    solver = _dropout_solver(digits, seed=0)
+    seen = []
+    real_loss = solver.model.loss
+
+    def loss(X, y=None):
+        seen.append(solver.model.dropout_rng)
+        return real_loss(X, y)
+
+    solver.model.loss = loss
+    solver.train()
+    assert seen and all(rng is solver._dropout_rng for rng in seen)
+    assert solver.model.dropout_rng is None
+
+
+def test_unseeded_dropout_net_trains_without_touching_numpys_global_state(digits):
+    """With seed=None only the constructor draws from the global generator; training draws masks from the Solver."""
+    np.random.seed(231)
+    solver = _dropout_solver(digits, seed=0, model_seed=None)
+    state = np.random.get_state()
+    solver.train()
+    after = np.random.get_state()
+    assert np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+
+
+def test_checkpoints_from_before_the_solver_owned_the_masks_still_resume_exactly(digits, tmp_path):
+    """A checkpoint whose mask generator is stored as model_rng (the older key) resumes like the new key."""
+    from solver.checkpoint import read_npz, write_npz
+
+    straight = _dropout_solver(digits, seed=2, checkpoint_name=str(tmp_path / "run")).train()
+    arrays, meta = read_npz(tmp_path / "run_epoch_1.npz", "test", "chainrule-checkpoint")
+    meta["model_rng"] = meta.pop("dropout_rng")
+    write_npz(tmp_path / "old.npz", arrays, meta)
+    resumed = _dropout_solver(digits, seed=9, model_seed=3).load_checkpoint(tmp_path / "old.npz").train()
+    assert resumed.loss_history == straight.loss_history

@@ -96,8 +96,10 @@ def test_spatial_norms_reject_bad_input():
         spatial_groupnorm_forward(x, np.ones((1, 6, 1, 1)), np.zeros((1, 6, 1, 1)), 4, {})
     with pytest.raises(ValueError, match=r"spatial_groupnorm_forward: gamma must have shape \(1, 6, 1, 1\) for x \(2, 6, 3, 3\), got \(6,\)"):
         spatial_groupnorm_forward(x, np.ones(6), np.zeros((1, 6, 1, 1)), 2, {})
-    with pytest.raises(ValueError, match=r"spatial_groupnorm_forward: gn_param must be a dict with at most the key 'eps'"):
-        spatial_groupnorm_forward(x, np.ones((1, 6, 1, 1)), np.zeros((1, 6, 1, 1)), 2, {"mode": "train"})
+    with pytest.raises(ValueError, match=r"spatial_groupnorm_forward: gn_param must be a dict with at most the keys 'eps' and 'mode'"):
+        spatial_groupnorm_forward(x, np.ones((1, 6, 1, 1)), np.zeros((1, 6, 1, 1)), 2, {"mode": "train", "G": 2})
+    with pytest.raises(ValueError, match=r"spatial_groupnorm_forward: gn_param\['mode'\] must be 'train' or 'test' if given"):
+        spatial_groupnorm_forward(x, np.ones((1, 6, 1, 1)), np.zeros((1, 6, 1, 1)), 2, {"mode": "eval"})
     with pytest.raises(ValueError, match=r"spatial_batchnorm_forward: gamma must have shape \(6,\) and dtype float64, one value per channel"):
         spatial_batchnorm_forward(x, np.ones((1, 6, 1, 1)), np.zeros(6), {"mode": "train"})
 
@@ -124,3 +126,39 @@ def test_conv_sandwiches_match_numeric_gradient_and_can_skip_dx(forward, backwar
     out, cache = wrapped(*inputs.values())
     partial = backward(np.ones_like(out), cache, need_dx=False)
     assert partial[0] is None and len(partial) == len(grads)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_groupnorm_accepts_the_courses_mode_key_and_ignores_it(mode):
+    """gn_param={"mode": ...}, as the course passes it, gives exactly the output and gradients of {}."""
+    x = _maps((2, 6, 3, 3), seed=4)
+    gamma, beta = np.linspace(0.5, 1.5, 6).reshape(1, 6, 1, 1), np.linspace(-1, 1, 6).reshape(1, 6, 1, 1)
+    out, cache = spatial_groupnorm_forward(x, gamma, beta, 3, {"mode": mode})
+    plain, plain_cache = spatial_groupnorm_forward(x, gamma, beta, 3, {})
+    np.testing.assert_array_equal(out, plain)
+    dout = np.random.default_rng(5).standard_normal(out.shape)
+    for got, expected in zip(spatial_groupnorm_backward(dout, cache), spatial_groupnorm_backward(dout, plain_cache)):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spatial_norms_take_the_courses_integer_gamma_and_beta(dtype):
+    """gamma = np.array([3, 4, 5]) works as its float copy in spatial batchnorm and groupnorm, in x's dtype."""
+    x = _maps((2, 3, 4, 5), seed=6, dtype=dtype)
+    gamma, beta = np.array([3, 4, 5]), np.array([6, 7, 8])
+    out, cache = spatial_batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    expected, _ = spatial_batchnorm_forward(x, gamma.astype(dtype), beta.astype(dtype), {"mode": "train"})
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    _, dgamma, dbeta = spatial_batchnorm_backward(np.ones_like(out), cache)
+    assert dgamma.dtype == dtype and dbeta.dtype == dtype
+    out, _ = spatial_groupnorm_forward(x, gamma.reshape(1, 3, 1, 1), beta.reshape(1, 3, 1, 1), 3, {"mode": "train"})
+    expected, _ = spatial_groupnorm_forward(x, gamma.reshape(1, 3, 1, 1).astype(dtype),
+                                            beta.reshape(1, 3, 1, 1).astype(dtype), 3, {})
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(TypeError, match=rf"spatial_batchnorm_forward: gamma has dtype {np.dtype(other)} but the other inputs are {np.dtype(dtype)}"):
+        spatial_batchnorm_forward(x, gamma.astype(other), beta.astype(dtype), {"mode": "train"})
+    with pytest.raises(TypeError, match=r"spatial_batchnorm_forward: beta must have a floating-point dtype, got bool"):
+        spatial_batchnorm_forward(x, gamma, beta > 6, {"mode": "train"})
