@@ -231,12 +231,17 @@ class Channel:
         sock: a connected stream socket (socket.socketpair's end).
         max_frame_bytes: frames longer than this are refused.
         max_total_bytes: once this many bytes were read in all, every further read is refused.
+        peer_fd: a descriptor that turns readable when the other side's process ends (a pidfd);
+            a read that then finds nothing waiting fails with EOFError, even if some other
+            process (a child of the peer) still holds the socket open.
     """
 
-    def __init__(self, sock, max_frame_bytes: int = MAX_FRAME_BYTES, max_total_bytes: int | None = None):
+    def __init__(self, sock, max_frame_bytes: int = MAX_FRAME_BYTES, max_total_bytes: int | None = None,
+                 peer_fd: int | None = None):
         self.sock = sock
         self.max_frame_bytes = max_frame_bytes
         self.max_total_bytes = max_total_bytes
+        self.peer_fd = peer_fd
         self.bytes_read = 0
 
     def send(self, value, to_handle=None) -> None:
@@ -254,14 +259,18 @@ class Channel:
 
     def _read_into(self, view, deadline):
         got = 0
+        waited = [self.sock] if self.peer_fd is None else [self.sock, self.peer_fd]
         while got < len(view):
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("no complete answer in time")
-                ready, _, _ = select.select([self.sock], [], [], left)
+            if deadline is not None or self.peer_fd is not None:
+                # At or past the deadline, look once more: what already waits counts as in time.
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select(waited, [], [], left)
                 if not ready:
+                    if left == 0.0:
+                        raise TimeoutError("no complete answer in time")
                     continue
+                if self.sock not in ready:  # the peer's process ended and nothing is left to read
+                    raise EOFError("the other side's process ended")
             try:
                 n = self.sock.recv_into(view[got:], len(view) - got)
             except OSError as exc:

