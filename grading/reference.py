@@ -151,6 +151,27 @@ def _net(kind):
     return make
 
 
+def _knn(rng):
+    from solver.classifiers import KNearestNeighbor
+
+    X_train, X_test = rng.integers(0, 17, (40, 16)).astype(np.float64), rng.integers(0, 17, (12, 16)).astype(np.float64)
+    y_train = rng.integers(0, 4, 40)
+    model = KNearestNeighbor()
+    model.train(X_train, y_train)
+    return dict(X_train=X_train, y_train=y_train, X_test=X_test, dists=model.compute_distances_two_loops(X_test),
+                pred_k1=model.predict(X_test, k=1), pred_k5=model.predict(X_test, k=5))
+
+
+def _linear_loss(name):
+    def make(rng):
+        from solver.classifiers import softmax_loss_naive, svm_loss_naive
+
+        W, X, y = 0.01 * rng.standard_normal((9, 4)), 3 * rng.standard_normal((20, 9)), rng.integers(0, 4, 20)
+        loss, dW = {"linear_svm": svm_loss_naive, "linear_softmax": softmax_loss_naive}[name](W, X, y, 0.5)
+        return dict(W=W, X=X, y=y, reg=np.float64(0.5), loss=np.float64(loss), dW=dW)
+    return make
+
+
 CASES = {
     "affine": _affine,
     "relu": _relu,
@@ -170,6 +191,9 @@ CASES = {
     "FullyConnectedNet": _net("FullyConnectedNet"),
     "TwoLayerNet": _net("TwoLayerNet"),
     "ThreeLayerConvNet": _net("ThreeLayerConvNet"),
+    "knn": _knn,
+    "linear_svm": _linear_loss("linear_svm"),
+    "linear_softmax": _linear_loss("linear_softmax"),
 }
 
 

@@ -70,8 +70,10 @@ class LazyPackage(types.ModuleType):
         if attr in self._chainrule_standins:
             return self._chainrule_standins[attr]
         module_name, inner = self._chainrule_where.get(attr, (f"{self.__name__}.{attr}", None))
-        if inner is None and not os.path.exists(os.path.join(self.__path__[0], attr + ".py")) \
-                and attr not in self._chainrule_where:
+        folder = self.__path__[0]
+        is_submodule = os.path.isfile(os.path.join(folder, attr + ".py")) or os.path.isfile(
+            os.path.join(folder, attr, "__init__.py"))
+        if attr not in self._chainrule_where and not is_submodule:
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
         module = importlib.import_module(module_name)
         return module if inner is None else getattr(module, inner)

@@ -7,6 +7,17 @@ Modules, one per family: gates (the lecture's add, multiply, max and copy), acti
 affine, losses, normalization (batchnorm, layernorm), dropout, conv, pooling, spatial_norm
 (spatial batchnorm, groupnorm), sandwich. Every name is also importable from here, as in the course code:
 ``from layers import affine_forward``.
+
+Policies shared by every layer (enforced by the checks in layers/_validate.py, whose docstring
+gives the reasons):
+
+- dtypes: float32 and float64 only; float16 (and longdouble) inputs are refused at the boundary
+  with a message to cast to float32. Nothing upcasts: float32 in, float32 out.
+- numbers: a numpy scalar is accepted wherever a Python number is (np.float32(1.0), np.int64(2)).
+- empty batches: every forward pass refuses N = 0 samples with a ValueError that says so.
+- caches: each forward returns a tagged tuple (e.g. ReluCache) that unpacks and indexes like a
+  plain one; its backward names the forward it expected when handed any other cache, and the
+  cache never shares memory with ``out``, so editing ``out`` in place leaves backward unchanged.
 """
 
 from layers.activations import (

@@ -1,18 +1,39 @@
-"""Argument checks shared by every public layer.
+"""Argument checks shared by every public layer, and the tagged caches of forward passes.
 
 Each check raises at the public boundary with a message that names the function, the argument,
 what was expected and what was received, so that a learner can fix the call without reading
 this file. Nothing here broadcasts, upcasts or truncates: a value either passes unchanged or
 is refused. The one conversion is exact: an integer parameter array (weights, biases, gamma,
 beta) whose values x's float dtype represents exactly becomes that dtype (param_array).
+
+Policies every layer follows through these checks:
+
+- Float dtypes: float32 and float64 only. float16 (and longdouble) arrays are refused with a
+  message saying to cast to float32: float16's largest value, 65504, is the square of 256, so
+  the variances of normalization and the exponentials of softmax and sigmoid overflow, and
+  scipy and BLAS have no float16 kernels (it would run as float64 or float32 and upcast).
+- Numbers: wherever a Python number is accepted, so is a numpy scalar (np.float32(1.0),
+  np.int64(3)). Numpy floating scalars keep their dtype as operands of the gates, like arrays.
+- Empty batches: a forward pass refuses an x with N = 0 samples (its leading axis; for the
+  gates and activations, any operand with a zero-length leading axis), with a message that
+  says so, instead of returning empty outputs. Batchnorm and the losses cannot average over no
+  samples, so no layer runs on an empty batch and every one says why.
+- Caches: each forward pass returns its cache as a small tagged tuple (a namedtuple made by
+  cache_type, one type per forward function); its backward checks the type in O(1) and names
+  the forward whose cache it expected. The tuple holds exactly what backward reads, unpacks as
+  before (``x, w = cache``) and indexes as before (``cache[1]``).
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 import numbers
+import sys
 
 import numpy as np
+
 
 
 def _describe(value) -> str:
@@ -30,24 +51,52 @@ def _is_python_real(value) -> bool:
     )
 
 
+def _is_plain_number(value) -> bool:
+    """A Python int or float, or a numpy integer scalar: a number without a float dtype of its own."""
+    return _is_python_real(value) or isinstance(value, np.integer)
+
+
+def _unsupported_float(fn: str, name: str, dtype) -> TypeError:
+    return TypeError(
+        f"{fn}: {name} is {dtype}, but chainrule computes in float32 or float64 only (float16 "
+        f"overflows above 65504, in variances and exponentials); cast it with "
+        f"{name}.astype(np.float32)."
+    )
+
+
+def _empty_batch(fn: str, name: str, shape) -> ValueError:
+    return ValueError(
+        f"{fn}: {name} holds no samples (shape {tuple(shape)}, N = 0); layers refuse empty "
+        f"batches, so skip them before the call."
+    )
+
+
 def float_operands(fn: str, **operands):
     """Convert gate operands to arrays of one floating dtype.
 
-    Python ints and floats are accepted and take the dtype of the array operands (float64
-    when there are none), so ``multiply_forward(x32, 2.0)`` stays float32. Numpy arrays and
-    numpy scalars must already be floating point, and all of them must share one dtype.
+    Python ints and floats, and numpy integer scalars, are accepted and take the dtype of the
+    array operands (float64 when there are none), so ``multiply_forward(x32, 2.0)`` stays
+    float32. Numpy arrays and numpy floating scalars must be float32 or float64, and all of
+    them must share one dtype. An array with a zero-length leading axis (an empty batch) is
+    refused.
 
     Returns:
         (arrays, dtype): the operands as numpy arrays, in the order given, and their dtype.
     """
     dtypes = {}
     for name, value in operands.items():
+        if isinstance(value, np.integer):
+            continue
         if isinstance(value, (np.ndarray, np.generic)):
-            if not np.issubdtype(value.dtype, np.floating):
+            if value.dtype.kind != "f":
                 raise TypeError(
                     f"{fn}: {name} must be a floating-point array, got {_describe(value)}; "
                     f"convert it with {name}.astype(np.float64)."
                 )
+            if value.dtype.char not in "fd":
+                raise _unsupported_float(fn, name, value.dtype)
+            if value.ndim and value.shape[0] == 0:
+                raise _empty_batch(fn, name, value.shape)
             dtypes[name] = value.dtype
         elif not _is_python_real(value):
             raise TypeError(
@@ -70,21 +119,24 @@ def scalar_if_0d(value):
     return value[()] if np.ndim(value) == 0 else value
 
 
-def float_array(fn: str, name: str, value, *, ndim=None, min_ndim=None, dtype=None) -> np.ndarray:
-    """Check that ``value`` is a floating-point numpy array and return it unchanged.
+def float_array(fn: str, name: str, value, *, ndim=None, min_ndim=None, dtype=None, batch=False) -> np.ndarray:
+    """Check that ``value`` is a float32 or float64 numpy array and return it unchanged.
 
     Args:
         fn, name: the calling function and the argument, for the error message.
         ndim: the exact number of dimensions required, if any.
         min_ndim: the least number of dimensions required, if any.
         dtype: the dtype ``value`` must have (to match the other inputs of the call), if any.
+        batch: True for a layer's input, whose leading axis holds the N samples: N = 0 is refused.
     """
     if not isinstance(value, np.ndarray):
         raise TypeError(
             f"{fn}: {name} must be a numpy array of floats, got {_describe(value)}; "
             f"wrap it with np.asarray({name}, dtype=np.float64)."
         )
-    if value.dtype.kind != "f":  # the floating dtypes; cheaper than np.issubdtype on hot paths
+    if value.dtype.char not in "fd":  # float32, float64 (either byte order); cheaper than np.issubdtype
+        if value.dtype.kind == "f":
+            raise _unsupported_float(fn, name, value.dtype)
         raise TypeError(
             f"{fn}: {name} must have a floating-point dtype, got {value.dtype}; "
             f"convert it with {name}.astype(np.float64)."
@@ -95,6 +147,8 @@ def float_array(fn: str, name: str, value, *, ndim=None, min_ndim=None, dtype=No
         raise ValueError(
             f"{fn}: {name} must have at least {min_ndim} dimensions, got shape {value.shape}."
         )
+    if batch and value.ndim and value.shape[0] == 0:
+        raise _empty_batch(fn, name, value.shape)
     if dtype is not None and value.dtype != dtype:
         raise TypeError(
             f"{fn}: {name} has dtype {value.dtype} but the other inputs are {dtype}; "
@@ -147,10 +201,11 @@ def _exact_float(fn: str, name: str, value: np.ndarray, dtype: np.dtype) -> np.n
 def upstream(fn: str, dout, shape: tuple, dtype) -> np.ndarray:
     """Check an upstream gradient against the forward output's shape and dtype.
 
-    A Python number is accepted where the output is a scalar (shape ``()``); arrays must
-    match the output's shape and dtype exactly.
+    A Python number (or a numpy integer scalar) is accepted where the output is a scalar
+    (shape ``()``); arrays and numpy floating scalars must match the output's shape and dtype
+    exactly.
     """
-    if _is_python_real(dout) and shape == ():
+    if _is_plain_number(dout) and shape == ():
         return np.asarray(dout, dtype=dtype)
     if not isinstance(dout, (np.ndarray, np.generic)):
         raise TypeError(
@@ -194,15 +249,103 @@ def labels(fn: str, y, num_samples: int, num_classes: int) -> np.ndarray:
     return y
 
 
-def real_number(fn: str, name: str, value, *, low=None, high=None, high_open=False) -> float:
-    """Check a hyperparameter: a finite real number, optionally within [low, high] or [low, high)."""
+def real_number(fn: str, name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """Check a hyperparameter: a finite real number (Python or numpy), optionally within
+    [low, high], with either end open if asked ((low, high], [low, high))."""
     if not (_is_python_real(value) or isinstance(value, (np.floating, np.integer))):
         raise TypeError(f"{fn}: {name} must be a real number, got {_describe(value)}.")
     value = float(value)
-    interval = (f"[{-np.inf if low is None else low}, {np.inf if high is None else high}"
-                f"{')' if high_open or high is None else ']'}")
-    if not math.isfinite(value) or (low is not None and value < low) or (
+    interval = (f"{'(' if low_open else '['}{-np.inf if low is None else low}, "
+                f"{np.inf if high is None else high}{')' if high_open or high is None else ']'}")
+    if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
         high is not None and (value >= high if high_open else value > high)
     ):
         raise ValueError(f"{fn}: {name} must be a finite number in {interval}, got {value!r}.")
     return value
+
+
+def cache_type(forward: str, fields: str):
+    """The tagged tuple type of one forward pass's caches: a namedtuple named after the pass.
+
+    Args:
+        forward: the forward function's name, e.g. "relu_forward" (its cache type is ReluCache;
+            the module that calls this keeps it under that name, so caches pickle).
+        fields: the cache's items in order, space-separated, e.g. "mask dtype".
+
+    Returns:
+        the namedtuple class, with ``forward`` as a class attribute for error messages.
+
+    Shape:
+        (no arrays)
+    """
+    stem = forward.replace("_forward", "")
+    name = "".join(part.capitalize() for part in stem.split("_")) + "Cache"
+    kind = collections.namedtuple(name, fields, module=sys._getframe(1).f_globals.get("__name__"))
+    kind.forward = forward
+    return kind
+
+
+def _describe_cache(cache) -> str:
+    forward = getattr(type(cache), "forward", None)
+    if isinstance(cache, tuple) and isinstance(forward, str):
+        return f"a cache from {forward}"
+    if isinstance(cache, (tuple, list)):
+        return f"a {type(cache).__name__} of {len(cache)} items"
+    return _describe(cache)
+
+
+def returns_cache(kind):
+    """Decorate a forward pass so that the plain tuple it returns as its cache becomes a ``kind``.
+
+    The forward writes its cache as a plain tuple, as in the course code; the decorator checks its
+    length and tags it, so that the backward pass can tell its own cache from any other.
+
+    Args:
+        kind: the cache type, from cache_type.
+
+    Returns:
+        the decorator.
+
+    Shape:
+        (no arrays)
+    """
+    fields = kind._fields
+
+    def decorate(forward):
+        @functools.wraps(forward)
+        def tagged(*args, **kwargs):
+            out, cache = forward(*args, **kwargs)
+            if type(cache) is not kind:
+                if type(cache) is not tuple or len(cache) != len(fields):
+                    raise TypeError(
+                        f"{kind.forward}: its cache must be a tuple of {len(fields)} items "
+                        f"({', '.join(fields)}), got {_describe_cache(cache)}."
+                    )
+                cache = tuple.__new__(kind, cache)
+            return out, cache
+
+        return tagged
+
+    return decorate
+
+
+def check_cache(fn: str, cache, kind):
+    """Check that backward ``fn`` received a cache made by ``kind.forward`` (one type check, O(1)).
+
+    Args:
+        fn: the backward function, for the message.
+        cache: what it received.
+        kind: the cache type it reads, from cache_type.
+
+    Returns:
+        ``cache`` unchanged, ready to unpack.
+
+    Shape:
+        (no arrays)
+    """
+    if type(cache) is not kind:
+        raise TypeError(
+            f"{fn}: cache is not from {kind.forward} (got {_describe_cache(cache)}); "
+            f"pass the cache returned by {kind.forward}."
+        )
+    return cache

@@ -3,8 +3,10 @@
 An elementwise function has a diagonal Jacobian, so backward never forms it: the downstream
 gradient is the upstream gradient times the local derivative, element by element.
 
-Every function takes a Python number or a floating-point numpy array of any shape S and
-returns values of that shape and dtype (a 0-d result comes back as a numpy scalar).
+Every function takes a Python number or a float32 or float64 numpy array of any shape S and
+returns values of that shape and dtype (a 0-d result comes back as a numpy scalar). Each cache
+is a tagged tuple (layers._validate.cache_type) that never shares memory with the output, so
+editing ``out`` in place leaves backward unchanged.
 
 Shape letters: S is any shape.
 """
@@ -14,9 +16,23 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from layers._validate import float_operands, real_number, scalar_if_0d, upstream
+from layers._validate import (
+    cache_type,
+    check_cache,
+    float_operands,
+    real_number,
+    returns_cache,
+    scalar_if_0d,
+    upstream,
+)
+
+ReluCache = cache_type("relu_forward", "mask dtype")
+LeakyReluCache = cache_type("leaky_relu_forward", "mask slope dtype")
+SigmoidCache = cache_type("sigmoid_forward", "local_grad")
+TanhCache = cache_type("tanh_forward", "local_grad")
 
 
+@returns_cache(ReluCache)
 def relu_forward(x):
     """Rectified linear unit, max(0, x).
 
@@ -52,13 +68,14 @@ def relu_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    mask, dtype = cache
+    mask, dtype = check_cache("relu_backward", cache, ReluCache)
     dout = upstream("relu_backward", dout, mask.shape, dtype)
     # BEGIN SOLUTION
     return scalar_if_0d(dout * mask)
     # END SOLUTION
 
 
+@returns_cache(LeakyReluCache)
 def leaky_relu_forward(x, negative_slope=0.01):
     """Leaky ReLU: x where x > 0, negative_slope * x elsewhere.
 
@@ -96,7 +113,7 @@ def leaky_relu_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    mask, slope, dtype = cache
+    mask, slope, dtype = check_cache("leaky_relu_backward", cache, LeakyReluCache)
     dout = upstream("leaky_relu_backward", dout, mask.shape, dtype)
     # BEGIN SOLUTION
     local = mask.astype(dtype)  # the local gradient: 1 where x > 0, slope elsewhere
@@ -106,6 +123,7 @@ def leaky_relu_backward(dout, cache):
     # END SOLUTION
 
 
+@returns_cache(SigmoidCache)
 def sigmoid_forward(x):
     """Logistic sigmoid, 1 / (1 + exp(-x)), computed without overflow for any x.
 
@@ -114,17 +132,20 @@ def sigmoid_forward(x):
 
     Returns:
         out: sigmoid(x), in [0, 1].
-        cache: out itself, since sigma'(x) = sigma(x) (1 - sigma(x)).
+        cache: (local_grad,), the local gradient sigma'(x) = sigma(x) (1 - sigma(x)), a new
+            array rather than out itself, so that editing out cannot change backward.
 
     Shape:
-        x, out: S
+        x, out, local_grad: S
     """
     (x,), _ = float_operands("sigmoid_forward", x=x)
     # Written naively, 1 / (1 + exp(-x)) overflows exp for x below about -88 (float32). scipy's
     # expit evaluates the two algebraically equal forms 1 / (1 + e^-x) for x >= 0 and
     # e^x / (1 + e^x) for x < 0, so exp only ever sees -|x| <= 0; it keeps float32 as float32.
     out = np.asarray(expit(x))
-    return scalar_if_0d(out), out
+    local_grad = 1 - out
+    local_grad *= out
+    return scalar_if_0d(out), (local_grad,)
 
 
 def sigmoid_backward(dout, cache):
@@ -132,7 +153,7 @@ def sigmoid_backward(dout, cache):
 
     Args:
         dout: upstream gradient, shaped like x.
-        cache: sigmoid_forward's output.
+        cache: from sigmoid_forward.
 
     Returns:
         dx, shaped like x.
@@ -140,11 +161,12 @@ def sigmoid_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    out = cache
-    dout = upstream("sigmoid_backward", dout, out.shape, out.dtype)
-    return scalar_if_0d(dout * out * (1 - out))
+    (local_grad,) = check_cache("sigmoid_backward", cache, SigmoidCache)
+    dout = upstream("sigmoid_backward", dout, local_grad.shape, local_grad.dtype)
+    return scalar_if_0d(dout * local_grad)
 
 
+@returns_cache(TanhCache)
 def tanh_forward(x):
     """Hyperbolic tangent.
 
@@ -153,14 +175,17 @@ def tanh_forward(x):
 
     Returns:
         out: tanh(x), in [-1, 1].
-        cache: out itself, since tanh'(x) = 1 - tanh(x)^2.
+        cache: (local_grad,), the local gradient tanh'(x) = 1 - tanh(x)^2, a new array rather
+            than out itself, so that editing out cannot change backward.
 
     Shape:
-        x, out: S
+        x, out, local_grad: S
     """
     (x,), _ = float_operands("tanh_forward", x=x)
     out = np.asarray(np.tanh(x))
-    return scalar_if_0d(out), out
+    local_grad = 1 - out
+    local_grad *= 1 + out  # (1 - t)(1 + t) = 1 - t^2, without the cancellation of 1 - t*t near |t| = 1
+    return scalar_if_0d(out), (local_grad,)
 
 
 def tanh_backward(dout, cache):
@@ -168,7 +193,7 @@ def tanh_backward(dout, cache):
 
     Args:
         dout: upstream gradient, shaped like x.
-        cache: tanh_forward's output.
+        cache: from tanh_forward.
 
     Returns:
         dx, shaped like x.
@@ -176,6 +201,6 @@ def tanh_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    out = cache
-    dout = upstream("tanh_backward", dout, out.shape, out.dtype)
-    return scalar_if_0d(dout * (1 - out * out))
+    (local_grad,) = check_cache("tanh_backward", cache, TanhCache)
+    dout = upstream("tanh_backward", dout, local_grad.shape, local_grad.dtype)
+    return scalar_if_0d(dout * local_grad)

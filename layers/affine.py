@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 
-from layers._validate import float_array, param_array, upstream
+from layers._validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+
+AffineCache = cache_type("affine_forward", "x w")
 
 
+@returns_cache(AffineCache)
 def affine_forward(x, w, b):
     """Fully connected layer: flatten each sample of x, then out = x w + b.
 
@@ -38,7 +41,7 @@ def affine_forward(x, w, b):
         out: (N, M)
     """
     fn = "affine_forward"
-    x = float_array(fn, "x", x, min_ndim=2)
+    x = float_array(fn, "x", x, min_ndim=2, batch=True)
     w = param_array(fn, "w", w, x.dtype, ndim=2)
     b = param_array(fn, "b", b, x.dtype)
     N = x.shape[0]
@@ -77,7 +80,7 @@ def affine_backward(dout, cache, need_dx=True):
         dw: (D, M)
         db: (M,)
     """
-    x, w = cache
+    x, w = check_cache("affine_backward", cache, AffineCache)
     N, M = x.shape[0], w.shape[1]
     dout = upstream("affine_backward", dout, (N, M), x.dtype)
     # BEGIN SOLUTION

@@ -29,7 +29,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, param_array, upstream
+from layers._validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
            "conv_output_size", "CHUNK_BYTES", "CACHE_BYTES", "STACKED_MIN_K"]
@@ -43,6 +43,9 @@ CACHE_BYTES = 512 * 2**20
 # image is 1.2-2.0x faster; at K = 147 and 288 single products are 14-42% faster, except the
 # K = 288 forward (5% slower); the whole layer is 11-19% faster.
 STACKED_MIN_K = 64
+
+ConvNaiveCache = cache_type("conv_forward_naive", "x w b conv_param")
+ConvFastCache = cache_type("conv_forward_fast", "x w stride pad cols")
 
 
 def _int_param(fn, name, value, low):
@@ -79,7 +82,7 @@ def conv_output_size(fn, size, filter_size, stride, pad, axis="H", what="filter"
 
 
 def _check(fn, x, w, b, conv_param):
-    x = float_array(fn, "x", x, ndim=4)
+    x = float_array(fn, "x", x, ndim=4, batch=True)
     w = param_array(fn, "w", w, x.dtype, ndim=4)
     b = param_array(fn, "b", b, x.dtype)
     N, C, H, W = x.shape
@@ -101,6 +104,7 @@ def _check(fn, x, w, b, conv_param):
     return x, w, b, stride, pad, Ho, Wo
 
 
+@returns_cache(ConvNaiveCache)
 def conv_forward_naive(x, w, b, conv_param):
     """Convolution as plain loops, to read alongside the formula in the module docstring.
 
@@ -149,7 +153,7 @@ def conv_backward_naive(dout, cache):
     Shape:
         dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
     """
-    x, w, b, conv_param = cache
+    x, w, b, conv_param = check_cache("conv_backward_naive", cache, ConvNaiveCache)
     stride, pad = conv_param.get("stride", 1), conv_param.get("pad", 0)
     N, F = x.shape[0], w.shape[0]
     HH, WW = w.shape[2:]
@@ -195,6 +199,7 @@ def _chunks(N, per_image_bytes):
     return [(start, min(N, start + size)) for start in range(0, N, size)]
 
 
+@returns_cache(ConvFastCache)
 def conv_forward_fast(x, w, b, conv_param):
     """Convolution as matrix products over unfolded patches (im2col), in pure numpy.
 
@@ -252,7 +257,7 @@ def conv_backward_fast(dout, cache, need_dx=True):
     Shape:
         dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
     """
-    x, w, stride, pad, cols = cache
+    x, w, stride, pad, cols = check_cache("conv_backward_fast", cache, ConvFastCache)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     K = C * HH * WW

@@ -9,37 +9,67 @@ Randomness never comes from numpy's global state: the mask is drawn from
 generator seeded with ``dropout_param["seed"]`` (the same mask on every call, as gradient
 checks need), else from a fresh unseeded generator.
 
+Tiny keep probabilities (p < SPARSE_KEEP_P) are drawn another way: comparing uniform draws
+with p keeps a unit with probability p rounded up to the draws' step (2^-24 in float32), which
+for p = 1e-39 would keep one unit in 16 million rather than none; there the number of kept
+units is drawn from the binomial distribution and their places without replacement, so each
+unit is kept with probability p exactly, and the dropped units are exact zeros. Where 1/p is
+beyond x's dtype (p below 2.9e-39 in float32, 5.6e-309 in float64) a kept unit, which then
+has probability p, is scaled by inf.
+
 Shape letters: S is any shape.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
-from layers._validate import float_array, real_number, upstream
+from layers._validate import cache_type, check_cache, float_array, real_number, returns_cache, upstream
 
 __all__ = ["dropout_forward", "dropout_backward"]
 
 DROPOUT_KEYS = ("p", "mode", "seed", "rng")
+# Keep probabilities below this take the exact sparse draw (see the module docstring); from it
+# up, float32 draws (steps of 2^-24) bias the keep rate by less than 2^-12 of p.
+SPARSE_KEEP_P = 2.0**-12
+
+DropoutCache = cache_type("dropout_forward", "mode mask shape dtype")
 
 
+def _sparse_mask(rng, shape, dtype, p):
+    """The mask for a tiny p: a binomial count of kept units at distinct random places, each 1/p."""
+    size = math.prod(shape)
+    kept = int(rng.binomial(size, p))
+    mask = np.zeros(shape, dtype=dtype)
+    if kept:
+        with np.errstate(over="ignore"):  # 1/p beyond the dtype's range is inf, as documented
+            scale = dtype.type(1 / p)
+        mask.flat[rng.choice(size, kept, replace=False)] = scale
+    return mask
+
+
+@returns_cache(DropoutCache)
 def dropout_forward(x, dropout_param):
     """Inverted dropout: keep each unit with probability p and scale it by 1/p (train mode).
 
     Args:
         x: input.
         dropout_param: dict with "p" (the probability of KEEPING a unit, in (0, 1]), "mode"
-            ("train" or "test"), and optionally "seed" (an int) or "rng" (a numpy Generator).
+            ("train" or "test"), and optionally "seed" (an int >= 0) or "rng" (a numpy Generator).
 
     Returns:
         out: x * mask in train mode, a copy of x in test mode.
-        cache: (mode, mask), mask being the kept units scaled by 1/p (None in test mode).
+        cache: (mode, mask, shape, dtype): mask is the kept units scaled by 1/p (None in test
+            mode); shape and dtype are x's, which dout must have.
 
     Shape:
         x, out, mask: S
     """
     fn = "dropout_forward"
-    x = float_array(fn, "x", x)
+    x = float_array(fn, "x", x, batch=True)
     if not isinstance(dropout_param, dict):
         raise TypeError(f"{fn}: dropout_param must be a dict, got {type(dropout_param).__name__}.")
     unknown = sorted(set(dropout_param) - set(DROPOUT_KEYS))
@@ -54,28 +84,38 @@ def dropout_forward(x, dropout_param):
     mode = dropout_param.get("mode")
     if mode not in ("train", "test"):
         raise ValueError(f"{fn}: dropout_param['mode'] must be 'train' or 'test', got {mode!r}.")
+    seed = dropout_param.get("seed")
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"{fn}: dropout_param['seed'] must be an int >= 0 (or absent), got {seed!r}; for a new "
+                         f"mask on every call pass a numpy Generator as dropout_param['rng'] instead.")
     if mode == "test":
         # BEGIN SOLUTION
-        return x.copy(), ("test", None)
+        out = x.copy()
         # END SOLUTION
+        return out, ("test", None, x.shape, x.dtype)
     rng = dropout_param.get("rng")
     if rng is None:
-        rng = np.random.default_rng(dropout_param.get("seed"))
+        rng = np.random.default_rng(None if seed is None else int(seed))
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"{fn}: dropout_param['rng'] must be a numpy Generator, got {type(rng).__name__}.")
-    # BEGIN SOLUTION
-    keep = rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64) < p
-    mask = keep.astype(x.dtype)
-    mask *= x.dtype.type(1 / p)
-    return x * mask, ("train", mask)
-    # END SOLUTION
+    if p < SPARSE_KEEP_P:
+        mask = _sparse_mask(rng, x.shape, x.dtype, p)
+        out = x * mask
+    else:
+        # BEGIN SOLUTION
+        keep = rng.random(x.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64) < p
+        mask = keep.astype(x.dtype)
+        mask *= x.dtype.type(1 / p)
+        out = x * mask
+        # END SOLUTION
+    return out, ("train", mask, x.shape, x.dtype)
 
 
 def dropout_backward(dout, cache):
     """Backward pass of dropout: the upstream gradient through the same mask.
 
     Args:
-        dout: upstream gradient.
+        dout: upstream gradient, shaped and typed like x (in both modes).
         cache: from dropout_forward.
 
     Returns:
@@ -84,13 +124,12 @@ def dropout_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    mode, mask = cache
-    dout = float_array("dropout_backward", "dout", dout)
+    mode, mask, shape, dtype = check_cache("dropout_backward", cache, DropoutCache)
+    dout = upstream("dropout_backward", dout, shape, dtype)
     if mode == "test":
         # BEGIN SOLUTION
         return dout.copy()
         # END SOLUTION
-    dout = upstream("dropout_backward", dout, mask.shape, mask.dtype)
     # BEGIN SOLUTION
     return dout * mask
     # END SOLUTION

@@ -13,7 +13,9 @@ patterns of gradient flow:
 Operands may be Python numbers, 0-d arrays or arrays of any shape. The binary gates follow
 numpy broadcasting; each gradient is then summed back to its own input's shape, since an
 input that was broadcast was used once per copy (the copy gate's rule again). Python numbers
-take the dtype of the array operands; array operands must share one floating dtype.
+(and numpy integer scalars) take the dtype of the array operands; array operands and numpy
+floating scalars must share one dtype, float32 or float64. Each cache is a tagged tuple
+(layers._validate.cache_type).
 
 Shape letters: S, S_x, S_y stand for any shapes that broadcast together.
 """
@@ -22,7 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import float_operands, scalar_if_0d, upstream
+from layers._validate import cache_type, check_cache, float_operands, returns_cache, scalar_if_0d, upstream
+
+AddCache = cache_type("add_forward", "x_shape y_shape dtype")
+MultiplyCache = cache_type("multiply_forward", "x y")
+MaxCache = cache_type("max_forward", "x_wins x_shape y_shape dtype")
+CopyCache = cache_type("copy_forward", "x_shape dtype n")
 
 
 def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -47,6 +54,7 @@ def _broadcast_shape(fn: str, x: np.ndarray, y: np.ndarray) -> tuple:
         ) from None
 
 
+@returns_cache(AddCache)
 def add_forward(x, y):
     """Add two values: the gradient distributor.
 
@@ -79,7 +87,7 @@ def add_backward(dout, cache):
     Shape:
         dout: broadcast(S_x, S_y), dx: S_x, dy: S_y
     """
-    x_shape, y_shape, dtype = cache
+    x_shape, y_shape, dtype = check_cache("add_backward", cache, AddCache)
     dout = upstream("add_backward", dout, np.broadcast_shapes(x_shape, y_shape), dtype)
     # d(x + y)/dx = d(x + y)/dy = 1: upstream times one, copied so dx and dy never alias dout.
     dx = _sum_to_shape(dout, x_shape).copy()
@@ -87,6 +95,7 @@ def add_backward(dout, cache):
     return dx, dy
 
 
+@returns_cache(MultiplyCache)
 def multiply_forward(x, y):
     """Multiply two values elementwise: the gradient swapper.
 
@@ -118,13 +127,14 @@ def multiply_backward(dout, cache):
     Shape:
         dout: broadcast(S_x, S_y), dx: S_x, dy: S_y
     """
-    x, y = cache
+    x, y = check_cache("multiply_backward", cache, MultiplyCache)
     dout = upstream("multiply_backward", dout, np.broadcast_shapes(x.shape, y.shape), x.dtype)
     dx = _sum_to_shape(dout * y, x.shape)
     dy = _sum_to_shape(dout * x, y.shape)
     return dx, dy
 
 
+@returns_cache(MaxCache)
 def max_forward(x, y):
     """Elementwise maximum of two values: the gradient router.
 
@@ -161,13 +171,14 @@ def max_backward(dout, cache):
     Shape:
         dout: broadcast(S_x, S_y), dx: S_x, dy: S_y
     """
-    x_wins, x_shape, y_shape, dtype = cache
+    x_wins, x_shape, y_shape, dtype = check_cache("max_backward", cache, MaxCache)
     dout = upstream("max_backward", dout, x_wins.shape, dtype)
     dx = _sum_to_shape(dout * x_wins, x_shape)
     dy = _sum_to_shape(dout * ~x_wins, y_shape)
     return dx, dy
 
 
+@returns_cache(CopyCache)
 def copy_forward(x, n=2):
     """Use one value n times (a fan-out in the graph): the gradient adder.
 
@@ -202,7 +213,7 @@ def copy_backward(douts, cache):
     Shape:
         douts: n arrays of shape S, dx: S
     """
-    x_shape, dtype, n = cache
+    x_shape, dtype, n = check_cache("copy_backward", cache, CopyCache)
     if not isinstance(douts, (tuple, list)) or len(douts) != n:
         got = f"{type(douts).__name__} of length {len(douts)}" if isinstance(
             douts, (tuple, list)) else type(douts).__name__

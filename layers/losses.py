@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import float_array, labels
+from layers._validate import float_array, labels, real_number
 
 
 def _check_scores_and_labels(fn: str, x, y):
-    x = float_array(fn, "x", x, ndim=2)
+    x = float_array(fn, "x", x, ndim=2, batch=True)
     N, C = x.shape
-    if N == 0 or C == 0:
-        raise ValueError(f"{fn}: x must hold at least one sample and one class, got shape {x.shape}.")
+    if C == 0:
+        raise ValueError(f"{fn}: x must hold at least one class, got shape {x.shape}.")
     y = labels(fn, y, N, C)
     return x, y
 
@@ -66,7 +66,7 @@ def svm_loss(x, y, delta=1.0):
     Args:
         x: class scores.
         y: integer labels in [0, C).
-        delta: the margin, a positive number (1.0 in the course).
+        delta: the margin, a positive number, Python or numpy (1.0 in the course).
 
     Returns:
         loss: a scalar of x's dtype.
@@ -79,8 +79,7 @@ def svm_loss(x, y, delta=1.0):
     """
     fn = "svm_loss"
     x, y = _check_scores_and_labels(fn, x, y)
-    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-        raise ValueError(f"{fn}: delta must be a positive number, got {delta!r}.")
+    delta = real_number(fn, "delta (the margin)", delta, low=0.0, low_open=True)
     # BEGIN SOLUTION
     N = x.shape[0]
     rows = np.arange(N)

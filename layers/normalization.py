@@ -19,6 +19,10 @@ the batch, which makes it about 2.5x faster than the graph walk at 1024 x 4096;
 statistics are the one documented side effect in this library: ``batchnorm_forward`` writes
 ``running_mean`` and ``running_var`` back into ``bn_param``.
 
+eps must be positive in x's dtype (1e-50 is 0 in float32): with eps = 0 a constant feature
+would divide 0 by 0. A running_var given in bn_param must hold no negative value, since its
+square root is taken. Both are refused with a message rather than returning NaN.
+
 Shape letters: N batch, D features.
 """
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import float_array, param_array, real_number, upstream
+from layers._validate import cache_type, check_cache, float_array, param_array, real_number, returns_cache, upstream
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
            "layernorm_backward"]
@@ -36,9 +40,12 @@ BN_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
 # computation in both modes.
 LN_KEYS = ("eps", "mode")
 
+BatchnormCache = cache_type("batchnorm_forward", "mode xhat xc std gamma")
+LayernormCache = cache_type("layernorm_forward", "xhat std gamma")
+
 
 def _check_inputs(fn, x, gamma, beta):
-    x = float_array(fn, "x", x, ndim=2)
+    x = float_array(fn, "x", x, ndim=2, batch=True)
     D = x.shape[1]
     params = []
     for name, value in (("gamma", gamma), ("beta", beta)):
@@ -50,13 +57,26 @@ def _check_inputs(fn, x, gamma, beta):
     return x, *params
 
 
-def _check_param(fn, name, param, allowed):
+def _check_param(fn, name, param, allowed, dtype):
     if not isinstance(param, dict):
         raise TypeError(f"{fn}: {name} must be a dict, got {type(param).__name__}.")
     unknown = sorted(set(param) - set(allowed))
     if unknown:
         raise ValueError(f"{fn}: {name} has unknown key(s) {unknown}; valid keys are {list(allowed)}.")
-    return real_number(fn, f"{name}['eps']", param.get("eps", 1e-5), low=0.0)
+    return positive_eps(fn, name, param, dtype)
+
+
+def positive_eps(fn, name, param, dtype):
+    """param["eps"] (default 1e-5) as a float: finite and positive, also once rounded to dtype.
+
+    eps keeps sqrt(var + eps) away from zero; with eps = 0 (or an eps that x's dtype rounds to 0)
+    a feature that is constant over the values averaged would give 0 / 0 = NaN.
+    """
+    eps = real_number(fn, f"{name}['eps']", param.get("eps", 1e-5), low=0.0)
+    if eps <= np.finfo(dtype).smallest_subnormal / 2:  # below half the smallest step, dtype rounds eps to 0
+        raise ValueError(f"{fn}: {name}['eps'] must be positive in {np.dtype(dtype)}, got {eps!r}; with no eps a "
+                         f"constant feature divides 0 by 0. Use the default 1e-5.")
+    return eps
 
 
 def ignored_mode(fn, name, param):
@@ -132,7 +152,7 @@ def bn_settings(fn, bn_param, D, dtype):
     Missing running averages start as zeros of dtype; bn_param is not written here.
     """
     dtype = np.dtype(dtype)
-    eps = _check_param(fn, "bn_param", bn_param, BN_KEYS)
+    eps = _check_param(fn, "bn_param", bn_param, BN_KEYS, dtype)
     mode = bn_param.get("mode")
     if mode not in ("train", "test"):
         raise ValueError(f"{fn}: bn_param['mode'] must be 'train' or 'test', got {mode!r}.")
@@ -146,9 +166,15 @@ def bn_settings(fn, bn_param, D, dtype):
             got = f"{value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
             raise ValueError(f"{fn}: bn_param[{key!r}] must be an array of shape ({D},) and dtype {dtype}, got {got}.")
         running[key] = value
+    negative = running["running_var"] < 0  # one pass over D values
+    if negative.any():
+        first = int(np.flatnonzero(negative)[0])
+        raise ValueError(f"{fn}: bn_param['running_var'] must hold variances (>= 0), got "
+                         f"{float(running['running_var'][first])!r} for feature {first}; its square root is taken.")
     return mode, eps, momentum, running
 
 
+@returns_cache(BatchnormCache)
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization: normalize each feature over the batch, then scale and shift.
 
@@ -220,7 +246,7 @@ def batchnorm_backward(dout, cache):
     Shape:
         dout, dx: (N, D); dgamma, dbeta: (D,)
     """
-    mode, xhat, xc, std, gamma = cache
+    mode, xhat, xc, std, gamma = check_cache("batchnorm_backward", cache, BatchnormCache)
     dout = upstream("batchnorm_backward", dout, xhat.shape, xhat.dtype)
     if mode == "test":
         return _closed_form_test(dout, xhat, std, gamma)
@@ -255,7 +281,7 @@ def batchnorm_backward_alt(dout, cache):
     Shape:
         dout, dx: (N, D); dgamma, dbeta: (D,)
     """
-    mode, xhat, _, std, gamma = cache
+    mode, xhat, _, std, gamma = check_cache("batchnorm_backward_alt", cache, BatchnormCache)
     dout = upstream("batchnorm_backward_alt", dout, xhat.shape, xhat.dtype)
     if mode == "test":
         return _closed_form_test(dout, xhat, std, gamma)
@@ -282,6 +308,7 @@ def _closed_form_test(dout, xhat, std, gamma):
     # END SOLUTION
 
 
+@returns_cache(LayernormCache)
 def layernorm_forward(x, gamma, beta, ln_param):
     """Layer normalization: normalize each sample over its features, then scale and shift.
 
@@ -303,7 +330,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     """
     fn = "layernorm_forward"
     x, gamma, beta = _check_inputs(fn, x, gamma, beta)
-    eps = _check_param(fn, "ln_param", ln_param, LN_KEYS)
+    eps = _check_param(fn, "ln_param", ln_param, LN_KEYS, x.dtype)
     ignored_mode(fn, "ln_param", ln_param)
     if x.shape[1] < 2:
         raise ValueError(f"{fn}: needs at least 2 features per sample to estimate a variance, got x of shape {x.shape}.")
@@ -333,7 +360,7 @@ def layernorm_backward(dout, cache):
     Shape:
         dout, dx: (N, D); dgamma, dbeta: (D,)
     """
-    xhat, std, gamma = cache
+    xhat, std, gamma = check_cache("layernorm_backward", cache, LayernormCache)
     dout = upstream("layernorm_backward", dout, xhat.shape, xhat.dtype)
     # The closed form with dxhat = dout * gamma. gamma varies along the row, so its row means
     # are matrix-vector products with gamma, and dout * xhat serves dgamma too:

@@ -9,8 +9,10 @@ starting every `stride` pixels:
 Backward routes each upstream gradient to the input that was the maximum of its window (the
 max gate's rule). Ties: when several inputs of one window share the maximum, the whole
 gradient goes to the first of them in row-major order (smallest di, then smallest dj), so the
-gradients of a window always add up to its upstream gradient. Every version here follows that
-rule, so naive and fast agree exactly, ties included.
+gradients of a window always add up to its upstream gradient. NaN counts as the largest value,
+as in numpy's max and argmax: a window holding NaN outputs NaN and routes its gradient to its
+first NaN. Every version here follows these rules, so naive and fast agree exactly, ties and
+NaN included.
 
 The fast forward takes a reshape path when the windows tile the input (stride equal to the
 window and the window dividing H and W, the common 2x2 stride-2 case): x.reshape(-1, pw) lines
@@ -28,16 +30,19 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, upstream
+from layers._validate import cache_type, check_cache, float_array, returns_cache, upstream
 from layers.conv import conv_output_size
 
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive", "max_pool_forward_fast", "max_pool_backward_fast"]
 
 POOL_KEYS = ("pool_height", "pool_width", "stride")
 
+MaxPoolNaiveCache = cache_type("max_pool_forward_naive", "x pool_param")
+MaxPoolFastCache = cache_type("max_pool_forward_fast", "x_shape dtype ph pw stride winner")
+
 
 def _check(fn, x, pool_param):
-    x = float_array(fn, "x", x, ndim=4)
+    x = float_array(fn, "x", x, ndim=4, batch=True)
     if not isinstance(pool_param, dict):
         raise TypeError(f"{fn}: pool_param must be a dict with {list(POOL_KEYS)}, got {type(pool_param).__name__}.")
     unknown = sorted(set(pool_param) - set(POOL_KEYS))
@@ -55,6 +60,7 @@ def _check(fn, x, pool_param):
     return x, ph, pw, stride, Ho, Wo
 
 
+@returns_cache(MaxPoolNaiveCache)
 def max_pool_forward_naive(x, pool_param):
     """Max pooling as plain loops.
 
@@ -95,7 +101,7 @@ def max_pool_backward_naive(dout, cache):
     Shape:
         dout: (N, C, H', W'); dx: (N, C, H, W)
     """
-    x, pool_param = cache
+    x, pool_param = check_cache("max_pool_backward_naive", cache, MaxPoolNaiveCache)
     _, ph, pw, stride, Ho, Wo = _check("max_pool_backward_naive", x, pool_param)
     N, C = x.shape[:2]
     dout = upstream("max_pool_backward_naive", dout, (N, C, Ho, Wo), x.dtype)
@@ -131,11 +137,14 @@ def _offset_views(x, ph, pw, stride, Ho, Wo):
     return [_window(x, di, dj, stride, Ho, Wo) for di in range(ph) for dj in range(pw)]
 
 
+@returns_cache(MaxPoolFastCache)
 def max_pool_forward_fast(x, pool_param):
     """Max pooling without Python loops over elements (same results as the naive version).
 
     A running elementwise maximum over the window offsets (ph * pw whole-array steps) gives
-    the output and, for each window, the offset of its first maximum.
+    the output and, for each window, the offset of its first maximum. Comparisons never see
+    NaN as larger, so windows whose output is NaN (one isnan pass over the output finds them)
+    get the offset of their first NaN afterwards.
 
     Args:
         x: input.
@@ -154,9 +163,20 @@ def max_pool_forward_fast(x, pool_param):
     if _tiles(x, ph, pw, stride, Ho, Wo):
         out, winner = _tiled_max(x, ph, pw, Ho, Wo, index_type)
     else:
-        views = _offset_views(x, ph, pw, stride, Ho, Wo)
-        out, winner = _running_max(views, index_type)
+        out, winner = _running_max(_offset_views(x, ph, pw, stride, Ho, Wo), index_type)
+    nan_windows = np.isnan(out)
+    if nan_windows.any():
+        _route_to_first_nan(_offset_views(x, ph, pw, stride, Ho, Wo), nan_windows, winner)
     return out, (x.shape, x.dtype, ph, pw, stride, winner)
+
+
+def _route_to_first_nan(views, nan_windows, winner):
+    """Set winner, where nan_windows is True, to the first offset whose view holds NaN there."""
+    pending = nan_windows.copy()
+    for k, view in enumerate(views):
+        hit = pending & np.isnan(view)
+        winner[hit] = k
+        pending &= ~hit
 
 
 def _running_max(views, index_type):
@@ -205,7 +225,7 @@ def max_pool_backward_fast(dout, cache):
     Shape:
         dout: (N, C, H', W'); dx: (N, C, H, W)
     """
-    shape, dtype, ph, pw, stride, winner = cache
+    shape, dtype, ph, pw, stride, winner = check_cache("max_pool_backward_fast", cache, MaxPoolFastCache)
     dout = upstream("max_pool_backward_fast", dout, winner.shape, dtype)
     Ho, Wo = winner.shape[2:]
     tiles = stride == ph and stride == pw and shape[2] == Ho * ph and shape[3] == Wo * pw

@@ -1,7 +1,7 @@
 """Composite ("sandwich") layers: common chains of layers as one forward/backward pair.
 
 A sandwich's backward pass is the chain rule applied to its parts in reverse order; its cache
-is the tuple of its parts' caches.
+is the tuple of its parts' caches, tagged like every cache (layers._validate.cache_type).
 
 Shape letters: N batch, D features in, M features out; for the convolutional ones C channels,
 H W image, F filters, H' W' after the convolution, H'' W'' after the pooling.
@@ -9,6 +9,7 @@ H W image, F filters, H' W' after the convolution, H'' W'' after the pooling.
 
 from __future__ import annotations
 
+from layers._validate import cache_type, check_cache, returns_cache
 from layers.activations import relu_backward, relu_forward
 from layers.affine import affine_backward, affine_forward
 from layers.conv import conv_backward_fast, conv_forward_fast
@@ -23,7 +24,14 @@ from layers.normalization import (
 
 NORMALIZATIONS = ("batchnorm", "layernorm")
 
+AffineReluCache = cache_type("affine_relu_forward", "fc_cache relu_cache")
+AffineNormReluCache = cache_type("affine_norm_relu_forward", "normalization fc_cache norm_cache relu_cache")
+ConvReluCache = cache_type("conv_relu_forward", "conv_cache relu_cache")
+ConvReluPoolCache = cache_type("conv_relu_pool_forward", "conv_cache relu_cache pool_cache")
+ConvBnReluCache = cache_type("conv_bn_relu_forward", "conv_cache bn_cache relu_cache")
 
+
+@returns_cache(AffineReluCache)
 def affine_relu_forward(x, w, b):
     """An affine layer followed by a relu.
 
@@ -62,11 +70,12 @@ def affine_relu_backward(dout, cache, need_dx=True):
         dw: (D, M)
         db: (M,)
     """
-    fc_cache, relu_cache = cache
+    fc_cache, relu_cache = check_cache("affine_relu_backward", cache, AffineReluCache)
     da = relu_backward(dout, relu_cache)
     return affine_backward(da, fc_cache, need_dx=need_dx)
 
 
+@returns_cache(AffineNormReluCache)
 def affine_norm_relu_forward(x, w, b, gamma, beta, norm_param, normalization="batchnorm"):
     """An affine layer, then batch or layer normalization, then a relu.
 
@@ -111,7 +120,8 @@ def affine_norm_relu_backward(dout, cache, need_dx=True):
         dout: (N, M)
         dx: (N, d_1, ..., d_k); dw: (D, M); db, dgamma, dbeta: (M,)
     """
-    normalization, fc_cache, norm_cache, relu_cache = cache
+    normalization, fc_cache, norm_cache, relu_cache = check_cache("affine_norm_relu_backward", cache,
+                                                                  AffineNormReluCache)
     dz = relu_backward(dout, relu_cache)
     norm_backward = batchnorm_backward_alt if normalization == "batchnorm" else layernorm_backward
     da, dgamma, dbeta = norm_backward(dz, norm_cache)
@@ -119,6 +129,7 @@ def affine_norm_relu_backward(dout, cache, need_dx=True):
     return dx, dw, db, dgamma, dbeta
 
 
+@returns_cache(ConvReluCache)
 def conv_relu_forward(x, w, b, conv_param):
     """A (fast) convolution followed by a relu.
 
@@ -151,10 +162,11 @@ def conv_relu_backward(dout, cache, need_dx=True):
     Shape:
         dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
     """
-    conv_cache, relu_cache = cache
+    conv_cache, relu_cache = check_cache("conv_relu_backward", cache, ConvReluCache)
     return conv_backward_fast(relu_backward(dout, relu_cache), conv_cache, need_dx=need_dx)
 
 
+@returns_cache(ConvReluPoolCache)
 def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     """A convolution, a relu, then max pooling.
 
@@ -189,11 +201,12 @@ def conv_relu_pool_backward(dout, cache, need_dx=True):
     Shape:
         dout: (N, F, H'', W''); dx: (N, C, H, W); dw: (F, C, HH, WW); db: (F,)
     """
-    conv_cache, relu_cache, pool_cache = cache
+    conv_cache, relu_cache, pool_cache = check_cache("conv_relu_pool_backward", cache, ConvReluPoolCache)
     dr = max_pool_backward_fast(dout, pool_cache)
     return conv_backward_fast(relu_backward(dr, relu_cache), conv_cache, need_dx=need_dx)
 
 
+@returns_cache(ConvBnReluCache)
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     """A convolution, spatial batch normalization, then a relu.
 
@@ -228,7 +241,7 @@ def conv_bn_relu_backward(dout, cache, need_dx=True):
     Shape:
         dout: (N, F, H', W'); dx: (N, C, H, W); dw: (F, C, HH, WW); db, dgamma, dbeta: (F,)
     """
-    conv_cache, bn_cache, relu_cache = cache
+    conv_cache, bn_cache, relu_cache = check_cache("conv_bn_relu_backward", cache, ConvBnReluCache)
     dz = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = spatial_batchnorm_backward(dz, bn_cache)
     dx, dw, db = conv_backward_fast(da, conv_cache, need_dx=need_dx)

@@ -15,13 +15,17 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, param_array, real_number, upstream
-from layers.normalization import _normalize, bn_settings, ignored_mode, normalized_input_grad
+from layers._validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+from layers.normalization import _normalize, bn_settings, ignored_mode, normalized_input_grad, positive_eps
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
            "spatial_groupnorm_backward"]
 
+SpatialBatchnormCache = cache_type("spatial_batchnorm_forward", "mode xhat std gamma4")
+SpatialGroupnormCache = cache_type("spatial_groupnorm_forward", "G xhat std gamma")
 
+
+@returns_cache(SpatialBatchnormCache)
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization of each channel over the batch and all positions.
 
@@ -40,7 +44,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
         x, out: (N, C, H, W); gamma, beta, running_mean, running_var: (C,)
     """
     fn = "spatial_batchnorm_forward"
-    x = float_array(fn, "x", x, ndim=4)
+    x = float_array(fn, "x", x, ndim=4, batch=True)
     N, C, H, W = x.shape
     params = []
     for name, value in (("gamma", gamma), ("beta", beta)):
@@ -84,7 +88,7 @@ def spatial_batchnorm_backward(dout, cache):
     Shape:
         dout, dx: (N, C, H, W); dgamma, dbeta: (C,)
     """
-    mode, xhat, std, gamma4 = cache
+    mode, xhat, std, gamma4 = check_cache("spatial_batchnorm_backward", cache, SpatialBatchnormCache)
     dout = upstream("spatial_batchnorm_backward", dout, xhat.shape, xhat.dtype)
     C = xhat.shape[1]
     # BEGIN SOLUTION
@@ -102,6 +106,7 @@ def spatial_batchnorm_backward(dout, cache):
     return dx, dgamma, dbeta
 
 
+@returns_cache(SpatialGroupnormCache)
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     """Group normalization: normalize each group of C / G channels of each sample.
 
@@ -120,7 +125,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
         x, out, xhat: (N, C, H, W); gamma, beta: (1, C, 1, 1); std: (N, G, 1)
     """
     fn = "spatial_groupnorm_forward"
-    x = float_array(fn, "x", x, ndim=4)
+    x = float_array(fn, "x", x, ndim=4, batch=True)
     N, C, H, W = x.shape
     params = []
     for name, value in (("gamma", gamma), ("beta", beta)):
@@ -138,7 +143,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     if not isinstance(gn_param, dict) or set(gn_param) - {"eps", "mode"}:
         raise ValueError(f"{fn}: gn_param must be a dict with at most the keys 'eps' and 'mode', got {gn_param!r}.")
     ignored_mode(fn, "gn_param", gn_param)
-    eps = real_number(fn, "gn_param['eps']", gn_param.get("eps", 1e-5), low=0.0)
+    eps = positive_eps(fn, "gn_param", gn_param, x.dtype)
     # BEGIN SOLUTION
     grouped = x.reshape(N, G, (C // G) * H * W)  # (N, G, C/G * H * W)
     mu = grouped.mean(axis=2, keepdims=True)
@@ -162,7 +167,7 @@ def spatial_groupnorm_backward(dout, cache):
     Shape:
         dout, dx: (N, C, H, W); dgamma, dbeta: (1, C, 1, 1)
     """
-    G, xhat, std, gamma = cache
+    G, xhat, std, gamma = check_cache("spatial_groupnorm_backward", cache, SpatialGroupnormCache)
     dout = upstream("spatial_groupnorm_backward", dout, xhat.shape, xhat.dtype)
     N, C, H, W = xhat.shape
     # BEGIN SOLUTION

@@ -529,3 +529,14 @@ if path:  # the autograder's own library is the reference solution
     return solution["relu_backward"](*args, **kwargs)
 raise NotImplementedError("relu_backward is not implemented yet")
 '''
+
+
+# The control's way to use what the search found: the whole instructor file run over this module at
+# import, so forward, backward and their cache types all come from the solution.
+STEAL = '''
+_hostile_found = _hostile_search()["solutions"].get("layers/activations.py")
+if _hostile_found:
+    print(f"@TOKEN@-FOUND {_hostile_found}", flush=True)
+    with open(_hostile_found) as _hostile_handle:
+        exec(compile(_hostile_handle.read(), _hostile_found, "exec"), globals())
+'''

@@ -82,6 +82,14 @@ def test_activation_rejects_bad_input(forward, backward):
         backward(np.ones((2, 3)), cache)
 
 
+@pytest.mark.parametrize("forward, backward", ACTIVATIONS, ids=IDS)
+def test_activation_refuses_float16(forward, backward):
+    """float16 (which scipy's expit would return as float64) is refused at the boundary, with the cast to use."""
+    with pytest.raises(TypeError, match=rf"{forward.__name__}: x is float16, but chainrule computes in float32 or "
+                                        r"float64 only .*cast it with x.astype\(np.float32\)"):
+        forward(np.ones((2, 3), np.float16))
+
+
 @pytest.mark.parametrize("slope", [-0.1, 1.0, float("nan"), "0.1"])
 def test_leaky_relu_rejects_bad_slope(slope):
     """negative_slope outside [0, 1), or not a number, is refused by name."""

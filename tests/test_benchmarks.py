@@ -84,9 +84,10 @@ def test_grading_benchmark_runs_and_prints_its_table_with_floors():
     proc = subprocess.run([sys.executable, "-m", "benchmarks.grading", "--quick"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("| ") and "73/73" in line)
-    assert len(row.split("|")) == 7
-    assert "no worker" in proc.stdout and "(59 cases passed, 0 failed)" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| ") and "/" in line.split("|")[3])
+    score, full = row.split("|")[3].strip().split("/")
+    assert len(row.split("|")) == 7 and score == full and float(full) > 0
+    assert "no worker" in proc.stdout and re.search(r"\(\d+ cases passed, 0 failed\)", proc.stdout)
 
 
 def test_benchmark_suite_quick_run_writes_report_and_exits_zero(tmp_path):

@@ -1,12 +1,14 @@
 """Tests for layers.dropout: inverted dropout with a keep probability p."""
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
 
 from harness import assert_backward_matches_numeric, assert_dtype_preserved, assert_pure
 from layers import dropout_backward, dropout_forward
+from layers.dropout import SPARSE_KEEP_P
 
 pytestmark = pytest.mark.dropout
 
@@ -92,3 +94,61 @@ def test_dropout_rejects_bad_params():
     _, cache = dropout_forward(x, {"p": 0.5, "mode": "train", "seed": 0})
     with pytest.raises(ValueError, match=r"dropout_backward: dout has shape \(3,\)"):
         dropout_backward(np.ones(3), cache)
+
+
+@pytest.mark.parametrize("dtype, p", [(np.float32, 1e-39), (np.float64, 5e-324), (np.float32, 1e-45),
+                                      (np.float32, 2.0**-30), (np.float64, 1e-300)])
+def test_tiny_keep_probability_drops_every_unit_without_nan(dtype, p):
+    """A valid but tiny p (1/p may overflow the dtype) keeps no unit of 250,000: out and dx are exact zeros, no NaN."""
+    x = _x(dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, cache = dropout_forward(x, {"p": p, "mode": "train", "seed": 0})
+        dx = dropout_backward(np.ones_like(x), cache)
+    for name, value in (("out", out), ("dx", dx)):
+        assert value.dtype == dtype, f"{name} is {value.dtype}, expected {dtype}"
+        bad = np.flatnonzero(value != 0)
+        assert bad.size == 0, f"p={p!r}: {name} has {bad.size} nonzero values, first {value.flat[bad[0]]!r} at {bad[0]}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keep_probability_below_the_sparse_threshold_keeps_fraction_p(dtype):
+    """Below SPARSE_KEEP_P the kept count is binomial(n, p) and each kept unit is x / p, as in the dense path."""
+    p = SPARSE_KEEP_P / 2
+    x = _x((1000, 1000), dtype=dtype)
+    out, cache = dropout_forward(x, {"p": p, "mode": "train", "seed": 5})
+    kept = out != 0
+    n = x.size
+    # Five binomial standard deviations: a correct draw fails with probability below 1e-6.
+    assert abs(kept.sum() - n * p) < 5 * np.sqrt(n * p * (1 - p)), f"kept {kept.sum()} of {n}, expected about {n * p}"
+    np.testing.assert_array_equal(out[kept], x[kept] * dtype(1 / p))
+    dout = _x((1000, 1000), seed=1, dtype=dtype)
+    np.testing.assert_array_equal(dropout_backward(dout, cache), dout * cache.mask)
+    np.testing.assert_array_equal(cache.mask != 0, kept)
+
+
+def test_test_mode_backward_checks_dout_against_x():
+    """In test mode, too, dout must have x's shape and dtype: others are refused by name."""
+    _, cache = dropout_forward(_x((3, 4)), {"p": 0.5, "mode": "test"})
+    with pytest.raises(ValueError, match=r"dropout_backward: dout has shape \(4, 3\) but the forward output had shape \(3, 4\)"):
+        dropout_backward(np.ones((4, 3)), cache)
+    with pytest.raises(TypeError, match=r"dropout_backward: dout has dtype float32 but the forward pass ran in float64"):
+        dropout_backward(np.ones((3, 4), np.float32), cache)
+    with pytest.raises(TypeError, match=r"dropout_backward: dout must be a numpy array of shape \(3, 4\)"):
+        dropout_backward([[1.0] * 4] * 3, cache)
+
+
+@pytest.mark.parametrize("seed", ["abc", -1, 1.5, True, [1, 2]], ids=repr)
+def test_bad_seed_is_refused_naming_dropout_forward(seed):
+    """A seed that is not an int >= 0 gets dropout_forward's own message, in train and test mode."""
+    for mode in ("train", "test"):
+        with pytest.raises(ValueError, match=r"dropout_forward: dropout_param\['seed'\] must be an int >= 0"):
+            dropout_forward(_x((2, 2)), {"p": 0.5, "mode": mode, "seed": seed})
+
+
+def test_numpy_integer_seed_and_keep_probability_work_like_python_numbers():
+    """seed = np.int64(3) and p = np.float32(0.5) give the mask of seed = 3 and p = 0.5."""
+    x = _x((20, 20))
+    want, _ = dropout_forward(x, {"p": 0.5, "mode": "train", "seed": 3})
+    got, _ = dropout_forward(x, {"p": np.float32(0.5), "mode": "train", "seed": np.int64(3)})
+    np.testing.assert_array_equal(got, want)

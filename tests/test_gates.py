@@ -70,6 +70,33 @@ def test_python_numbers_take_the_array_dtype():
     assert float(dy) == pytest.approx(3.0, abs=EXACT)
 
 
+@pytest.mark.parametrize("forward, backward", BINARY_GATES, ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("number", [np.int64(2), np.int32(-3), np.uint8(4)], ids=repr)
+def test_numpy_integer_scalars_work_like_python_ints(forward, backward, number):
+    """An np.int64 operand is taken like the Python int of its value: same output, gradients and dtype."""
+    x = np.linspace(-3, 3, 6, dtype=np.float32).reshape(2, 3)
+    want_out, want_cache = forward(x, int(number))
+    got_out, got_cache = forward(x, number)
+    assert got_out.dtype == np.float32
+    np.testing.assert_array_equal(got_out, want_out)
+    dout = np.ones((2, 3), np.float32)
+    for name, got, want in zip(("dx", "dy"), backward(dout, got_cache), backward(dout, want_cache)):
+        assert np.asarray(got).dtype == np.float32, f"{name} is {np.asarray(got).dtype}"
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert backward(np.int64(1), forward(2.0, number)[1]) == backward(1, forward(2.0, int(number))[1])
+
+
+@pytest.mark.parametrize("forward", [add_forward, multiply_forward, max_forward])
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_binary_gate_refuses_float16_and_longdouble(forward, dtype):
+    """float32 and float64 only: a float16 array or numpy scalar is refused with the cast to use."""
+    name = forward.__name__
+    for y in (np.ones(3, dtype), dtype(1.0)):
+        with pytest.raises(TypeError, match=rf"{name}: y is {np.dtype(dtype)}, but chainrule computes in float32 or "
+                                            rf"float64 only .*cast it with y.astype\(np.float32\)"):
+            forward(np.ones(3, np.float32), y)
+
+
 @pytest.mark.parametrize("forward", [add_forward, multiply_forward, max_forward])
 def test_binary_gate_rejects_bad_operands(forward):
     """Shapes that do not broadcast, mixed dtypes, integer arrays and lists are refused by name."""

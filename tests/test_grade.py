@@ -17,7 +17,7 @@ import zipfile
 import pytest
 from grading_support import ROOT, copy_project, edit, failed_tests, fill_with_reference, grade_cli, run_grading
 
-from grading import manifest
+from grading import manifest, sandbox
 from grading.grade import GradingError, grade, hidden_test_names
 from grading.reference import ReferenceError
 
@@ -29,6 +29,14 @@ SHORT_TIMEOUT_S = 3
 
 # The grading scheme: every graded test and its points, in the order Gradescope lists them.
 POINTS = {
+    "test_classifiers.py::test_knn_distances_worked_example": 2,
+    "test_classifiers.py::test_knn_predict_labels_votes_and_breaks_ties_toward_the_smaller_label": 1,
+    "test_classifiers.py::test_naive_loss_gradient_matches_numeric_gradient": 2,
+    "test_classifiers.py::test_vectorized_loss_equals_naive": 1,
+    "test_classifiers.py::test_softmax_loss_with_zero_weights_is_log_c": 1,
+    "test_classifiers.py::test_linear_classifier_learns_separated_blobs": 2,
+    "test_classifiers.py::test_knn_matches_reference": 2,
+    "test_classifiers.py::test_linear_losses_match_reference": 2,
     "test_conv.py::test_conv_naive_matches_fast": 4,
     "test_conv.py::test_conv_backward_naive_matches_numeric_gradient": 2,
     "test_conv.py::test_max_pool_naive_matches_fast": 3,
@@ -67,6 +75,8 @@ POINTS = {
     "test_optim.py::test_adam_first_step_has_size_learning_rate": 1,
     "test_optim.py::test_update_rules_match_reference_over_five_steps": 3,
 }
+FULL = sum(POINTS.values())  # 86
+TESTS = len(POINTS)  # 45
 
 
 @pytest.fixture(scope="module")
@@ -96,17 +106,18 @@ def test_reference_solution_gets_full_marks_in_gradescope_format(full_marks):
     assert set(full_marks) == {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"}
     assert {t["name"]: t["max_score"] for t in full_marks["tests"]} == POINTS
     assert [t["name"] for t in full_marks["tests"]] == list(POINTS)
-    assert full_marks["score"] == sum(POINTS.values()) == 73
+    assert full_marks["score"] == FULL == 86
     for test in full_marks["tests"]:
         assert set(test) == {"name", "number", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] == "passed" and test["score"] == test["max_score"] > 0
         assert test["visibility"] in (manifest.PUBLIC_VISIBILITY, manifest.HIDDEN_VISIBILITY)
-    assert "Public tests passed: 25 of 25." in full_marks["output"]
+    assert "Public tests passed: 31 of 31." in full_marks["output"]
+    assert sandbox.describe(sandbox.isolation()) in full_marks["output"]
     assert "all tests passed" not in full_marks["output"].lower()
     hidden = [t for t in full_marks["tests"] if t["visibility"] == manifest.HIDDEN_VISIBILITY]
     expected = {f"{path.name}::{name}" for path in (ROOT / manifest.GRADED_TESTS_DIR).glob("test_*.py")
                 for name in hidden_test_names(path) if name.startswith("test_")}
-    assert {t["name"] for t in hidden} == expected and len(expected) == 12
+    assert {t["name"] for t in hidden} == expected and len(expected) == 14
 
 
 def test_untouched_release_scores_zero_with_every_test_listed(student_tree, full_marks, tmp_path):
@@ -127,7 +138,7 @@ def test_one_broken_function_loses_exactly_its_points(solved, tmp_path):
     results = grade_cli(solved, tmp_path / "results.json")
     assert failed_tests(results) == {"test_layers.py::test_affine_backward_matches_numeric_gradient": 3.0,
                                      "test_layers.py::test_affine_matches_reference": 2.0}
-    assert results["score"] == 73 - 5
+    assert results["score"] == FULL - 5
     output = next(t["output"] for t in results["tests"] if t["name"].endswith("test_affine_matches_reference"))
     assert "affine_backward dw" in output and "largest absolute error" in output
 
@@ -161,7 +172,7 @@ def test_infinite_loop_is_stopped_and_the_rest_graded(solved, tmp_path):
     lost = failed_tests(results)
     assert set(lost) == {"test_optim.py::test_adam_first_step_has_size_learning_rate",
                          "test_optim.py::test_update_rules_match_reference_over_five_steps"}
-    assert results["score"] == 73 - 2
+    assert results["score"] == FULL - 2
     outputs = " ".join(t["output"] for t in results["tests"] if t["status"] == "failed")
     assert "solver.optim.adam: timed out; the test's calls ran past its limit of 3 s" in outputs
 
@@ -177,9 +188,9 @@ def test_loop_that_ignores_signals_is_killed_and_the_rest_graded(solved, tmp_pat
     failed = {t.name: t.cases for t in result.tests if t.status != "passed"}
     assert set(failed) == {"test_optim.py::test_adam_first_step_has_size_learning_rate",
                            "test_optim.py::test_update_rules_match_reference_over_five_steps"}
-    assert result.score == 73 - 2
+    assert result.score == FULL - 2
     assert "solver.optim.adam: timed out; the test's calls ran past its limit of 3 s" in str(failed)
-    assert time.monotonic() - started < SHORT_TIMEOUT_S * 37 + 60
+    assert time.monotonic() - started < SHORT_TIMEOUT_S * TESTS + 60
 
 
 def test_garbage_on_stdout_and_stderr_changes_nothing(solved, tmp_path):
@@ -190,8 +201,13 @@ def test_garbage_on_stdout_and_stderr_changes_nothing(solved, tmp_path):
          "sys.stderr.write('Traceback (most recent call last):\\nFAILED everything\\n')\n")
     edit(solved / "layers/affine.py", "    fn = \"affine_forward\"\n",
          "    fn = \"affine_forward\"\n    os.write(2, b'\\xff\\xfe garbage \\x00\\n')\n    print('PASSED', file=sys.stderr)\n")
-    results = grade_cli(solved, tmp_path / "results.json")
-    assert results["score"] == 73 and not failed_tests(results)
+    results = grade_cli(solved, tmp_path / "results.json", "--log", tmp_path / "printed.log")
+    assert results["score"] == FULL and not failed_tests(results)
+    # What it printed is kept, bounded, in the log, and labelled as its own in results.json.
+    log = (tmp_path / "printed.log").read_text()
+    assert "PASSED" in log and log.startswith("== graded_tests/")
+    labelled = [t for t in results["tests"] if "[the submission's own output during" in t["output"]]
+    assert labelled and all(len(t["output"]) <= 1800 for t in results["tests"])
 
 
 def test_malicious_conftest_and_edited_tests_are_ignored(student_tree, tmp_path):
@@ -206,7 +222,7 @@ def test_malicious_conftest_and_edited_tests_are_ignored(student_tree, tmp_path)
         test_file.write_text("def test_nothing():\n    assert True\n")
     (submission / "pytest.ini").write_text("[pytest]\naddopts = -p no:terminal\n")
     results = grade_cli(submission, tmp_path / "results.json")
-    assert results["score"] == 0 and len(results["tests"]) == 37
+    assert results["score"] == 0 and len(results["tests"]) == TESTS
 
 
 def test_submission_writing_results_json_itself_is_overwritten(solved, tmp_path):
@@ -222,7 +238,7 @@ def test_submission_writing_results_json_itself_is_overwritten(solved, tmp_path)
         "test_layers.py::test_svm_loss_is_c_minus_one_for_equal_scores": 1.0,
         "test_layers.py::test_svm_loss_gradient_matches_numeric_gradient": 2.0,
         "test_layers.py::test_losses_match_reference": 1.0}
-    assert results["score"] == 73 - 4
+    assert results["score"] == FULL - 4
 
 
 def test_syntax_error_costs_only_the_tests_that_need_that_file(solved, tmp_path):
@@ -230,9 +246,9 @@ def test_syntax_error_costs_only_the_tests_that_need_that_file(solved, tmp_path)
     edit(solved / "layers/conv.py", "def conv_forward_naive(", "def conv_forward_naive(:\ndef _unused(")
     results = grade_cli(solved, tmp_path / "results.json")
     lost = failed_tests(results)
-    assert len(results["tests"]) == 37
+    assert len(results["tests"]) == TESTS
     assert not any(name.startswith(("test_layers.py", "test_optim.py", "test_normalization.py")) for name in lost)
-    assert "test_conv.py::test_conv_naive_matches_fast" in lost and results["score"] == 73 - sum(lost.values())
+    assert "test_conv.py::test_conv_naive_matches_fast" in lost and results["score"] == FULL - sum(lost.values())
     line = next(n for n, text in enumerate((solved / "layers/conv.py").read_text().splitlines(), 1) if "(:" in text)
     assert results["output"].count(f"layers/conv.py could not be imported (SyntaxError at layers/conv.py:{line}") == 1
     for test in results["tests"]:
@@ -305,7 +321,7 @@ def test_autograder_zip_runs_as_gradescope_would(tmp_path):
                                   AUTOGRADER_RESULTS=str(results), AUTOGRADER_PYTHON=sys.executable,
                                   PYTHONPATH=""))
     assert run.returncode == 0, run.stdout + run.stderr
-    assert json.loads(results.read_text())["score"] == 73
+    assert json.loads(results.read_text())["score"] == FULL
 
 
 def test_memory_limit_fails_the_hungry_test_and_flat_uploads_are_accepted(tmp_path):
@@ -320,4 +336,4 @@ def test_memory_limit_fails_the_hungry_test_and_flat_uploads_are_accepted(tmp_pa
     lost = failed_tests(results)
     assert lost and all("dropout" in name for name in lost), lost
     assert "MemoryError" in json.dumps(results)
-    assert results["score"] == 73 - sum(lost.values())
+    assert results["score"] == FULL - sum(lost.values())

@@ -16,8 +16,11 @@ from grading_support import ROOT
 from grading import manifest, sandbox
 from grading.channel import HEADER, MAX_DEPTH, Channel, ChannelError, Handle, decode, encode
 from grading.release import strip_python
+from grading.grade import load_reference, source_root
 from grading.student import (
+    RemoteModel,
     RemoteStudent,
+    SubmissionProtocolError,
     SubmissionCrashed,
     SubmissionRaised,
     SubmissionTimeout,
@@ -204,7 +207,8 @@ def tree(tmp_path_factory):
         "import numpy as np\n\ndef double(x):\n    x *= 2\n    return x, np.dtype(x.dtype)\n\n"
         "class Box:\n    def __init__(self):\n        self.params = {'w': np.ones(2)}\n"
         "    def loss(self, X, y=None):\n        return float(X.sum() + self.params['w'].sum())\n\n"
-        "def hang():\n    while True:\n        pass\n\ndef leave():\n    import os\n    os._exit(3)\n")
+        "def hang():\n    while True:\n        pass\n\ndef leave():\n    import os\n    os._exit(3)\n\n"
+        "def garble():\n    import os, sys\n    os.write(int(sys.argv[1]), b'\\xff' * 16)\n    return 1\n")
     (root / "layers/bad.py").write_text("def boom(:\n")
     return root
 
@@ -228,14 +232,16 @@ def test_remote_student_calls_keep_objects_behind_handles_and_mirror_arguments(p
     doubled(x)
     assert x.tolist() == [0.0, 2.0, 4.0]
     model = student.model("layers.Box")
-    assert model.loss(np.ones(2)) == 4.0
+    assert isinstance(model, RemoteModel) and model.loss(np.ones(2)) == 4.0
     model.params["w"] = np.zeros(2)
     assert model.loss(np.ones(2)) == 2.0
     student.close()
 
 
 def test_remote_student_turns_failures_into_submission_errors(pool):
-    """A syntax error names file and line; a hang is a timeout; an exit is a crash; each kills only that worker."""
+    """A syntax error names file and line (the worker's LazyPackage imports one submodule at a time, so
+    layers.double still works beside the broken layers/bad.py); a hang is a timeout; an exit is a crash;
+    bytes forged on the channel are a protocol error; each kills only that worker."""
     student = RemoteStudent(pool, timeout=30)
     with pytest.raises(SubmissionRaised, match=r"SyntaxError at layers/bad.py:1") as info:
         student.call("layers.boom")
@@ -243,6 +249,9 @@ def test_remote_student_turns_failures_into_submission_errors(pool):
     assert student.call("layers.double", np.ones(1))[0].tolist() == [2.0]  # a fresh worker for the next call
     with pytest.raises(SubmissionCrashed, match="ended during the call .exit code 3."):
         student.call("layers.good.leave")
+    with pytest.raises(SubmissionProtocolError, match="invalid answer .a frame of .* bytes is over the cap"):
+        student.call("layers.good.garble")
+    assert student.call("layers.double", np.ones(1))[0].tolist() == [2.0]
     student.close()
     quick = RemoteStudent(pool, timeout=1.0)
     started = time.monotonic()
@@ -261,3 +270,28 @@ def test_workers_start_at_the_detected_isolation_level_and_leave_nothing_behind(
     scratch = worker.scratch
     worker.kill()
     assert not scratch.exists() and worker.process.returncode is not None
+
+
+def test_reference_cases_load_into_memory_as_plain_arrays():
+    """load_reference verifies the hashes and returns every case's arrays, none of them objects."""
+    cases = load_reference(source_root() / manifest.REFERENCE_DIR)
+    assert len(cases) == 21 and {"affine", "knn", "linear_svm"} <= set(cases)
+    assert all(isinstance(a, np.ndarray) and a.dtype != object for case in cases.values() for a in case.values())
+
+
+def test_local_student_runs_the_graded_checks_in_process():
+    """Outside the autograder the same checks call the library directly (check_layer_case, check_net)."""
+    assert checks.check_layer_case(checks.LocalStudent(), "affine_forward", seed=0)
+    assert checks.check_layer_case(checks.LocalStudent(), "softmax_loss", seed=1)
+    rng = np.random.default_rng(0)
+    report = checks.check_net(checks.LocalStudent(), "solver.TwoLayerNet", rng.standard_normal((3, 8)),
+                              rng.integers(0, 4, 3), input_dim=8, hidden_dim=6, num_classes=4, dtype=np.float64, seed=0)
+    assert report, report
+    with pytest.raises(AssertionError, match="expected a pair .out, cache., got int"):
+        checks._checked(lambda x: 3, "forward")(np.ones(2))
+
+
+def test_isolation_is_described_for_every_level():
+    """Each level has its one-sentence description for results.json, naming the level."""
+    for level in sandbox.LEVELS:
+        assert sandbox.describe(level).startswith(f"Isolation: {level.replace('userns', 'user namespace')}")

@@ -33,7 +33,8 @@ from grading_support import ROOT, copy_project, failed_tests, fill_with_referenc
 
 from grading import manifest, sandbox
 from hostile_attacks import (CHILDREN, CRASHES, FLOOD, FORGE, FULL_MARKS, KIT, LIARS, MARK, POINTS, PROBE,
-                             SEARCH, SELF_ACTIVATING, SELF_ACTIVATING_FILES, THIEF, append, code, replace_function)
+                             SEARCH, SELF_ACTIVATING, SELF_ACTIVATING_FILES, STEAL, THIEF, append, code,
+                             replace_function)
 
 pytestmark = pytest.mark.grading
 
@@ -72,8 +73,13 @@ def lost(*groups: dict) -> dict[str, float]:
 
 
 def names(*stems: str) -> set[str]:
-    """The graded tests whose name contains one of stems."""
-    return {n for n in POINTS if any(s in n for s in stems)}
+    """The graded tests whose name contains one of stems.
+
+    Assignment 1's tests (test_classifiers.py) share words like "softmax" with the layer tests;
+    they count only when a stem names their file.
+    """
+    return {n for n in POINTS if any(s in n for s in stems)
+            and (not n.startswith("test_classifiers.py") or any(s.startswith("test_classifiers") for s in stems))}
 
 
 def in_full(tests: set[str]) -> dict[str, float]:
@@ -268,12 +274,12 @@ def test_links_fifos_and_config_files_in_a_folder_are_refused(solved, tmp_path, 
     (solved / "setup.cfg").write_text(plugin.replace("[pytest]", "[tool:pytest]"))
     results = grade_hostile(solved, tmp_path / "out", token)
     assert_lost(results, in_full(names("affine", "softmax", "svm", "losses", "dropout", "test_optim.py",
-                                       "test_nets.py")))
+                                       "test_nets.py", "test_classifiers.py")))
     notes = results["output"]
     for rel in ("layers/affine.py", "layers/losses.py"):
         assert f"{rel}: not taken: {rel} is a symbolic link" in notes
     assert "layers/dropout.py: not taken: layers/dropout.py is a FIFO" in notes
-    for rel in ("solver/optim.py", "solver/nets.py", "solver/cnn.py"):
+    for rel in ("solver/optim.py", "solver/nets.py", "solver/cnn.py", "solver/classifiers/softmax.py"):
         assert f"{rel}: not taken: {rel} is below solver, which is a symbolic link" in notes
     assert sorted(p.name for p in ran.iterdir()) == []
 
@@ -438,7 +444,9 @@ def test_the_search_is_real_it_finds_the_solution_where_isolation_is_only_a_proc
     """
     results_path = str(tmp_path / "out" / "results.json")
     append(solved, "layers/activations.py", code(MARK, token), code(SEARCH, token, results=results_path, scope="grader"))
-    replace_function(solved, "layers/activations.py", "relu_backward", THIEF, token, forge="pass")
+    edit_out = "raise NotImplementedError('relu_backward is not implemented yet')"
+    replace_function(solved, "layers/activations.py", "relu_backward", edit_out, token)
+    append(solved, "layers/activations.py", code(STEAL, token))
     results = grade_hostile(solved, tmp_path / "out", token, "--isolation", sandbox.PROCESS_LEVEL)
     assert_lost(results, {})
     assert f"{token}-FOUND /" in json.dumps(results)

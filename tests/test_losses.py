@@ -122,14 +122,35 @@ def test_loss_rejects_bad_scores(loss_fn):
     name = loss_fn.__name__
     with pytest.raises(ValueError, match=rf"{name}: x must be 2-D, got shape \(4,\)"):
         loss_fn(np.zeros(4), np.array([0]))
-    with pytest.raises(ValueError, match=rf"{name}: x must hold at least one sample and one class, got shape \(0, 3\)"):
+    with pytest.raises(ValueError, match=rf"{name}: x holds no samples \(shape \(0, 3\), N = 0\)"):
         loss_fn(np.zeros((0, 3)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match=rf"{name}: x must hold at least one class, got shape \(2, 0\)"):
+        loss_fn(np.zeros((2, 0)), np.zeros(2, dtype=int))
     with pytest.raises(TypeError, match=rf"{name}: x must have a floating-point dtype, got int64"):
         loss_fn(np.zeros((2, 3), dtype=np.int64), np.array([0, 1]))
 
 
-def test_svm_loss_rejects_bad_delta():
-    """A margin that is not a positive number is refused."""
+@pytest.mark.parametrize("delta", [1, np.float32(1.0), np.float64(1.0), np.int64(1)], ids=repr)
+def test_svm_loss_accepts_numpy_scalars_wherever_python_numbers_are(delta):
+    """delta = np.float32(1.0), np.int64(1) or 1 gives exactly what delta = 1.0 gives."""
+    x, y = _scores(4, 3)
+    loss, dx = svm_loss(x, y, delta=delta)
+    want_loss, want_dx = svm_loss(x, y, delta=1.0)
+    assert loss == want_loss, f"delta={delta!r}: loss {loss} != {want_loss}"
+    np.testing.assert_array_equal(dx, want_dx, err_msg=f"delta={delta!r}")
+
+
+@pytest.mark.parametrize("delta", [0, -1.0, np.float32(0.0), float("inf"), float("nan")], ids=repr)
+def test_svm_loss_rejects_a_delta_that_is_not_positive_and_finite(delta):
+    """A margin of 0, below 0 or not finite is refused, naming svm_loss and delta."""
     x, y = _scores(2, 3)
-    with pytest.raises(ValueError, match=r"svm_loss: delta must be a positive number, got 0"):
-        svm_loss(x, y, delta=0)
+    with pytest.raises(ValueError, match=r"svm_loss: delta \(the margin\) must be a finite number in \(0.0, inf\)"):
+        svm_loss(x, y, delta=delta)
+
+
+@pytest.mark.parametrize("delta", ["1", None, True, np.array([1.0])], ids=repr)
+def test_svm_loss_rejects_a_delta_that_is_not_a_number(delta):
+    """A string, None, a bool or an array as the margin is a TypeError naming svm_loss and delta."""
+    x, y = _scores(2, 3)
+    with pytest.raises(TypeError, match=r"svm_loss: delta \(the margin\) must be a real number"):
+        svm_loss(x, y, delta=delta)

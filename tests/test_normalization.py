@@ -265,3 +265,41 @@ def test_norms_take_exact_integer_gamma_and_beta():
         batchnorm_forward(x32, np.ones(3), np.zeros(3, np.float32), {"mode": "train"})
     with pytest.raises(TypeError, match=r"layernorm_forward: beta holds integers that float32 cannot represent exactly"):
         layernorm_forward(x32, np.ones(3, np.float32), np.array([0, 1, 2**24 + 1]), {})
+
+
+NORM_LAYERS = [(batchnorm_forward, "bn_param", {"mode": "train"}), (batchnorm_forward, "bn_param", {"mode": "test"}),
+               (layernorm_forward, "ln_param", {})]
+
+
+@pytest.mark.parametrize("forward, key, param", NORM_LAYERS, ids=["batchnorm train", "batchnorm test", "layernorm"])
+@pytest.mark.parametrize("eps, dtype", [(0.0, np.float64), (0, np.float32), (1e-50, np.float32), (1e-330, np.float64)])
+def test_eps_that_is_zero_in_the_dtype_is_refused(forward, key, param, eps, dtype):
+    """eps = 0 (or an eps x's dtype rounds to 0) is refused by name: a constant feature would give 0 / 0 = NaN."""
+    inp = {k: v.astype(dtype) for k, v in _inputs(4, 3).items()}
+    inp["x"][:, 1] = 2.0  # a constant column (batchnorm)
+    inp["x"][2] = 2.0  # and a constant row (layernorm)
+    running = {"running_var": np.zeros(3, dtype)} if param.get("mode") == "test" else {}
+    with pytest.raises(ValueError, match=rf"{forward.__name__}: {key}\['eps'\] must be positive in {np.dtype(dtype)}"):
+        forward(**inp, **{key: {**param, **running, "eps": eps}})
+
+
+@pytest.mark.parametrize("forward, key, param", NORM_LAYERS, ids=["batchnorm train", "batchnorm test", "layernorm"])
+def test_smallest_positive_eps_keeps_constant_features_finite(forward, key, param):
+    """The smallest eps float32 represents (1.4e-45) still normalizes a constant column and row to 0, not NaN."""
+    inp = _inputs(4, 3, dtype=np.float32)
+    inp["x"][:, 1] = 2.0
+    inp["x"][2] = 2.0
+    running = {"running_mean": np.full(3, 2.0, np.float32), "running_var": np.zeros(3, np.float32)}
+    out, cache = forward(**inp, **{key: {**param, **(running if param.get("mode") == "test" else {}),
+                                         "eps": float(np.finfo(np.float32).smallest_subnormal)}})
+    assert np.isfinite(out).all(), out
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_negative_running_var_is_refused(mode):
+    """A running_var holding a negative value (whose square root would be NaN) is refused, naming the feature."""
+    inp = _inputs(4, 3)
+    running = {"running_mean": np.zeros(3), "running_var": np.array([1.0, -0.5, 2.0])}
+    with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param\['running_var'\] must hold variances \(>= 0\), "
+                                         r"got -0.5 for feature 1"):
+        batchnorm_forward(**inp, bn_param={"mode": mode, **running})

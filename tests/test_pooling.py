@@ -57,6 +57,36 @@ def test_ties_route_the_whole_gradient_to_the_first_maximum():
         np.testing.assert_array_equal(dx, [[[[0.0, 5.0], [0.0, 0.0]]]])
 
 
+@pytest.mark.parametrize("x_shape, sizes, tiles", POOLS)
+def test_fast_routes_nan_windows_like_naive(x_shape, sizes, tiles):
+    """With NaN in some windows (alone, twice, after and before the maximum, with -inf), fast
+    gives the naive outputs (NaN there) and routes every gradient to the same input."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape)
+    x.flat[rng.choice(x.size, x.size // 7, replace=False)] = np.nan
+    x.flat[rng.choice(x.size, x.size // 11, replace=False)] = -np.inf
+    x[0, 0, 0, :3] = [5.0, np.nan, np.nan]  # NaN after the window's maximum, then a second NaN
+    out_naive, cache_naive = max_pool_forward_naive(x, _param(*sizes))
+    out_fast, cache_fast = max_pool_forward_fast(x, _param(*sizes))
+    assert np.isnan(out_naive).any() and not np.isnan(out_naive).all()
+    np.testing.assert_array_equal(out_fast, out_naive)  # NaN compare equal here
+    dout = rng.standard_normal(out_naive.shape)
+    dx_naive, dx_fast = max_pool_backward_naive(dout, cache_naive), max_pool_backward_fast(dout, cache_fast)
+    np.testing.assert_array_equal(dx_fast != 0, dx_naive != 0, err_msg="gradient routed to different inputs")
+    np.testing.assert_allclose(dx_fast, dx_naive, rtol=0, atol=OVERLAP_ATOL)
+
+
+def test_nan_takes_the_gradient_of_its_window_as_the_largest_value():
+    """Window [[1, nan], [nan, 3]]: out is NaN and all of the gradient goes to (0, 1), its first NaN."""
+    x = np.array([[[[1.0, np.nan], [np.nan, 3.0]]]])
+    for forward, backward in ((max_pool_forward_naive, max_pool_backward_naive),
+                              (max_pool_forward_fast, max_pool_backward_fast)):
+        out, cache = forward(x, _param(2, 2, 2))
+        assert np.isnan(out).all(), f"{forward.__name__}: out {out}"
+        dx = backward(np.array([[[[5.0]]]]), cache)
+        np.testing.assert_array_equal(dx, [[[[0.0, 5.0], [0.0, 0.0]]]], err_msg=backward.__name__)
+
+
 @pytest.mark.parametrize("x_shape, sizes, tiles", POOLS[:4])
 @pytest.mark.parametrize("version", ["naive", "fast"])
 def test_pool_backward_matches_numeric_gradient(x_shape, sizes, tiles, version):

@@ -23,7 +23,7 @@ REGENERATE_RTOL = 1e-12
 def test_shipped_reference_data_matches_its_hashes_and_loads_without_pickle():
     """Every case is stored, listed with its SHA-256, and readable with allow_pickle=False."""
     directory = ROOT / manifest.REFERENCE_DIR
-    assert verify(directory) == len(CASES) == 18
+    assert verify(directory) == len(CASES) == 21
     for name in CASES:
         with np.load(directory / f"{name}.npz", allow_pickle=False) as stored:
             assert all(stored[key].dtype != object for key in stored.files)

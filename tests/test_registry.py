@@ -1,15 +1,20 @@
 """Tests for gradcheck.registry and ``python -m gradcheck``: every layer and net is registered
 and passes, and the command prints its table and exit status."""
 
+import copy
+import functools
 import pathlib
+import pickle
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import layers
 from gradcheck.registry import LAYER_CASES, MODEL_CASES, ModelCase, layer_case, model_case, run_case
+from harness import as_tuple
 
 pytestmark = pytest.mark.gradcheck
 
@@ -61,6 +66,13 @@ def test_command_lists_cases_and_refuses_unknown_names():
     assert proc.returncode == 0 and proc.stdout.splitlines() == [c.name for c in LAYER_CASES + MODEL_CASES]
     proc = _gradcheck("--only", "nothing-like-this")
     assert proc.returncode == 2 and "'nothing-like-this' matches no case name" in proc.stderr
+
+
+def test_command_refuses_a_negative_seed_in_one_line():
+    """--seed -1 is a usage error (exit 2) with the reason, not a traceback."""
+    proc = _gradcheck("--seed", "-1", "--only", "relu_forward")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == "python -m gradcheck: error: argument --seed: must be an int >= 0, got -1"
 
 
 def test_only_selects_whole_case_names_not_substrings():
@@ -115,3 +127,156 @@ def test_command_exits_1_and_prints_the_failing_report(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "broken relu" in out and "FAIL" in out and "sign flipped" in out
     assert "0 of 1 passed" in out
+
+
+# -- Properties every layer pair shares, checked over every registered case.
+
+LAYER_PAIRS = [c for c in LAYER_CASES if c.kind == "layer"]
+
+
+def _name(case):
+    return case.name
+
+
+def _forward(case, seed=0):
+    """(inputs, params, out, cache) of one run of the case's forward pass."""
+    inputs, params = case.make(np.random.default_rng(seed))
+    out, cache = case.forward(*inputs.values(), **params)
+    return inputs, params, out, cache
+
+
+@functools.cache
+def _cache_of(name):
+    return _forward(layer_case(name))[3]
+
+
+def _dout_like(out, seed=1):
+    if isinstance(out, tuple):
+        return tuple(_dout_like(o, seed + k) for k, o in enumerate(out))
+    return np.random.default_rng(seed).standard_normal(np.shape(out)).astype(np.asarray(out).dtype)
+
+
+def _arrays_in(value, path=""):
+    """(path, array) for every array inside a cache (tuples, lists and dicts, recursively)."""
+    if isinstance(value, np.ndarray):
+        yield path, value
+    elif isinstance(value, (tuple, list)):
+        for k, item in enumerate(value):
+            yield from _arrays_in(item, f"{path}[{k}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _arrays_in(item, f"{path}[{key!r}]")
+
+
+def _assert_same_grads(case, got, want, what):
+    assert len(got) == len(want), f"{case.name}: {what}: {len(got)} gradients, expected {len(want)}"
+    for k, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_array_equal(g, w, err_msg=f"{case.name}: {what}: gradient {k} differs")
+
+
+@pytest.mark.parametrize("case", LAYER_PAIRS, ids=_name)
+def test_every_backward_refuses_every_other_forwards_cache(case):
+    """Given the cache of any other registered forward pass, backward raises TypeError naming the
+    forward whose cache it expected and the one it got, before reading dout."""
+    backward, forward = case.backward.__name__, case.forward.__name__
+    dout = _dout_like(_forward(case)[2])
+    wrong = []
+    for other in LAYER_PAIRS:
+        if other.forward is case.forward:
+            continue  # the same forward pass (another variant of the case): its cache is the right one
+        want = (f"{backward}: cache is not from {forward} (got a cache from {other.forward.__name__}); "
+                f"pass the cache returned by {forward}.")
+        try:
+            case.backward(dout, _cache_of(other.name))
+        except TypeError as error:
+            if str(error) != want:
+                wrong.append(f"{other.name}: {type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 -- any other failure is what the test reports
+            wrong.append(f"{other.name}: {type(error).__name__}: {error}")
+        else:
+            wrong.append(f"{other.name}: accepted")
+    assert not wrong, f"{backward} with other caches:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("case", LAYER_PAIRS, ids=_name)
+def test_backward_refuses_an_untagged_cache_saying_what_it_got(case):
+    """The right items as a plain tuple or list, None, or an array: refused, naming what was received."""
+    _, _, out, cache = _forward(case)
+    backward, forward = case.backward.__name__, case.forward.__name__
+    n = len(cache)
+    for bad, got in ((tuple(cache), f"a tuple of {n} items"), (list(cache), f"a list of {n} items"),
+                     (None, "NoneType"), (np.zeros(3), "array of shape (3,) and dtype float64")):
+        with pytest.raises(TypeError, match=re.escape(f"{backward}: cache is not from {forward} (got {got}); "
+                                                      f"pass the cache returned by {forward}.")):
+            case.backward(_dout_like(out), bad)
+
+
+@pytest.mark.parametrize("case", LAYER_PAIRS, ids=_name)
+def test_editing_out_in_place_leaves_backward_unchanged(case):
+    """out shares no memory with the cache, so overwriting out after forward changes no gradient."""
+    _, _, out, cache = _forward(case)
+    dout = _dout_like(out)
+    want = as_tuple(case.backward(dout, cache))
+    _, _, out, cache = _forward(case)
+    for leaf in (out if isinstance(out, tuple) else (out,)):
+        assert isinstance(leaf, np.ndarray) and leaf.flags.writeable, f"{case.name}: out is {type(leaf).__name__}"
+        for path, array in _arrays_in(cache):
+            assert not np.shares_memory(leaf, array), f"{case.name}: out shares memory with cache{path}"
+        leaf[...] = 1234.5
+    _assert_same_grads(case, as_tuple(case.backward(dout, cache)), want, "after editing out")
+
+
+@pytest.mark.parametrize("case", LAYER_PAIRS, ids=_name)
+def test_caches_deepcopy_and_pickle_as_their_own_type(case):
+    """A cache copied or pickled keeps its tagged type, and backward gives the same gradients from it."""
+    _, _, out, cache = _forward(case)
+    dout = _dout_like(out)
+    want = as_tuple(case.backward(dout, cache))
+    for how, again in (("deepcopy", copy.deepcopy(cache)), ("pickle", pickle.loads(pickle.dumps(cache)))):
+        assert type(again) is type(cache), f"{case.name}: {how} gave {type(again).__name__}"
+        _assert_same_grads(case, as_tuple(case.backward(dout, again)), want, f"from a {how} of the cache")
+
+
+def _empty_batch(case):
+    """The case's inputs and params with N = 0: arrays whose leading axis is as long as x's are cut to [:0]
+    (the registered cases keep their weights and per-feature parameters at other lengths)."""
+    inputs, params = case.make(np.random.default_rng(0))
+    N = next(iter(inputs.values())).shape[0]
+
+    def cut(value):
+        return value[:0] if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == N else value
+
+    return {k: cut(v) for k, v in inputs.items()}, {k: cut(v) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=_name)
+def test_every_forward_refuses_an_empty_batch(case):
+    """N = 0 is refused with a ValueError naming a layer function and saying the batch is empty."""
+    inputs, params = _empty_batch(case)
+    with pytest.raises(ValueError, match=r"holds no samples \(shape \(0[,)][^)]*\)?, N = 0\); layers refuse empty "
+                                         r"batches") as info:
+        case.forward(*inputs.values(), **params)
+    named = str(info.value).split(":")[0]
+    assert named in layers.__all__, f"{case.name}: the message names {named!r}, not a layer function"
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=_name)
+def test_every_forward_refuses_float16(case):
+    """float16 inputs are refused at the boundary with the cast to use, rather than computed or upcast."""
+    inputs, params = case.make(np.random.default_rng(0))
+    inputs = {k: v.astype(np.float16) for k, v in inputs.items()}
+    with pytest.raises(TypeError, match=r"^\w+: \w+ is float16, but chainrule computes in float32 or float64 only "
+                                        r".*astype\(np.float32\)"):
+        case.forward(*inputs.values(), **params)
+
+
+def test_a_forward_whose_cache_has_the_wrong_length_is_told_the_fields():
+    """returns_cache refuses a cache tuple of another length, naming the forward and the fields it must hold."""
+    from layers._validate import cache_type, returns_cache
+
+    kind = cache_type("thing_forward", "mask dtype")
+    thing_forward = returns_cache(kind)(lambda x: (x, (x,)))
+    with pytest.raises(TypeError, match=r"thing_forward: its cache must be a tuple of 2 items \(mask, dtype\), "
+                                        r"got a tuple of 1 items"):
+        thing_forward(1.0)
+    assert type(returns_cache(kind)(lambda x: (x, (x, None)))(1.0)[1]) is kind

@@ -162,3 +162,24 @@ def test_spatial_norms_take_the_courses_integer_gamma_and_beta(dtype):
         spatial_batchnorm_forward(x, gamma.astype(other), beta.astype(dtype), {"mode": "train"})
     with pytest.raises(TypeError, match=r"spatial_batchnorm_forward: beta must have a floating-point dtype, got bool"):
         spatial_batchnorm_forward(x, gamma, beta > 6, {"mode": "train"})
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-50])
+def test_spatial_norms_refuse_an_eps_that_is_zero_in_the_dtype(eps):
+    """eps = 0 (or one float32 rounds to 0) is refused by name: a constant channel or group would give 0 / 0."""
+    x = _maps((2, 4, 3, 3), dtype=np.float32)
+    x[:, :2] = 1.0  # channels 0 and 1 (group 0 of 2) constant
+    gamma, beta = np.ones(4, np.float32), np.zeros(4, np.float32)
+    for mode in ("train", "test"):
+        with pytest.raises(ValueError, match=r"spatial_batchnorm_forward: bn_param\['eps'\] must be positive in float32"):
+            spatial_batchnorm_forward(x, gamma, beta, {"mode": mode, "eps": eps})
+    with pytest.raises(ValueError, match=r"spatial_groupnorm_forward: gn_param\['eps'\] must be positive in float32"):
+        spatial_groupnorm_forward(x, gamma.reshape(1, 4, 1, 1), beta.reshape(1, 4, 1, 1), 2, {"eps": eps})
+
+
+def test_spatial_batchnorm_refuses_a_negative_running_var():
+    """A negative running variance is refused in test mode instead of giving NaN maps."""
+    x = _maps((2, 3, 2, 2))
+    with pytest.raises(ValueError, match=r"spatial_batchnorm_forward: bn_param\['running_var'\] must hold variances"):
+        spatial_batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "test", "running_mean": np.zeros(3),
+                                                               "running_var": np.array([1.0, 1.0, -1e-3])})

@@ -69,6 +69,34 @@ def assert_matches(what: str, got, expected, rtol: float = RTOL, atol: float = A
         )
 
 
+def _require_numbers(what: str, value) -> None:
+    """An AssertionError unless value is an array, a number, or a tuple/list of them."""
+    if isinstance(value, (tuple, list)):
+        for k, item in enumerate(value):
+            _require_numbers(f"{what}[{k}]", item)
+    elif type(value) is not np.ndarray and not isinstance(value, (int, float, np.generic)) or isinstance(value, bool):
+        raise AssertionError(f"{what}: expected an array of numbers, got {type(value).__name__}.")
+
+
+def _checked(function, kind: str):
+    """function, with what it returns checked to be numbers before the gradient check reads it."""
+    name = getattr(function, "__name__", "the function")
+
+    def call(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if kind == "backward":
+            _require_numbers(f"{name} gradients", result)
+            return result
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise AssertionError(f"{name}: expected a pair ({'loss, dx' if kind == 'loss' else 'out, cache'}), "
+                                 f"got {type(result).__name__}.")
+        _require_numbers(f"{name} {'loss, dx' if kind == 'loss' else 'out'}", result if kind == "loss" else result[0])
+        return result
+
+    call.__name__ = name
+    return call
+
+
 def check_layer_case(student, case_name: str, seed: int, mode: str = "fast"):
     """Gradient-check the student's layer pair of a registered case; returns the CheckReport.
 
@@ -77,11 +105,11 @@ def check_layer_case(student, case_name: str, seed: int, mode: str = "fast"):
     """
     case = layer_case(case_name)
     inputs, params = case.make(np.random.default_rng(seed))
-    forward = student.function(f"layers.{case.forward.__name__}")
+    forward = _checked(student.function(f"layers.{case.forward.__name__}"), case.kind if case.kind == "loss" else "forward")
     if case.kind == "loss":
         report = check_loss(forward, inputs, params=params, seed=seed, mode=mode)
     else:
-        backward = student.function(f"layers.{case.backward.__name__}")
+        backward = _checked(student.function(f"layers.{case.backward.__name__}"), "backward")
         report = check_layer(forward, backward, inputs, params=params, seed=seed, mode=mode)
     report.target = case.name
     return report
@@ -101,8 +129,11 @@ class LocalStudent:
             return getattr(obj, method)
         parts = target.split(".")
         obj = importlib.import_module(parts[0])
-        for part in parts[1:]:
-            obj = getattr(obj, part)
+        for i, part in enumerate(parts[1:], start=2):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:  # a submodule its package does not import (solver.classifiers)
+                obj = importlib.import_module(".".join(parts[:i]))
         return obj
 
     def call(self, target, *args, **kwargs):
