@@ -17,7 +17,7 @@ import pickle
 
 import numpy as np
 
-from data.paths import data_dir, missing_dataset, split_sizes
+from data.paths import damaged_dataset, data_dir, missing_dataset, split_sizes
 
 try:  # numpy >= 2 keeps it here; older pickles name numpy.core.multiarray, mapped below.
     from numpy._core.multiarray import _reconstruct
@@ -101,15 +101,14 @@ def _read_batch(path: pathlib.Path):
 
 
 def _batches_folder(root):
-    """The folder with the batches: root itself, or root/cifar-10-batches-py."""
-    if root is None:
-        root = data_dir()
-    root = pathlib.Path(root)
-    candidates = [root, root / CIFAR10_FOLDER]
+    """The folder with the batches: root/cifar-10-batches-py, or root itself."""
+    store = root
+    root = data_dir() if root is None else pathlib.Path(root)
+    candidates = [root / CIFAR10_FOLDER, root]
     for folder in candidates:
         if (folder / TRAIN_BATCHES[0]).is_file():
             return folder
-    raise missing_dataset("load_cifar10", "CIFAR-10 (data_batch_1)", candidates, "cifar10")
+    raise missing_dataset("load_cifar10", "CIFAR-10 (data_batch_1)", candidates, "cifar10", store=store)
 
 
 def _load_split(folder, names):
@@ -117,8 +116,13 @@ def _load_split(folder, names):
     for name in names:
         path = folder / name
         if not path.is_file():
-            raise missing_dataset("load_cifar10", f"CIFAR-10 batch {name}", [folder], "cifar10")
-        parts.append(_read_batch(path))
+            missing = damaged_dataset(f"load_cifar10: CIFAR-10 batch {name} not found in {folder}.", folder,
+                                      CIFAR10_FOLDER, "cifar10")
+            raise FileNotFoundError(str(missing))
+        try:
+            parts.append(_read_batch(path))
+        except ValueError as exc:
+            raise damaged_dataset(str(exc), folder, CIFAR10_FOLDER, "cifar10") from None
     images = np.concatenate([p[0] for p in parts])  # (N, 3072) uint8
     labels = np.concatenate([p[1] for p in parts])
     return images, labels
@@ -128,8 +132,8 @@ def load_cifar10(root=None):
     """Read all six official batches.
 
     Args:
-        root: the cifar-10-batches-py folder, or a folder that contains it (default: the
-            download folder, see data.paths.data_dir).
+        root: the data folder holding cifar-10-batches-py (as ``python -m data.download cifar10
+            --dir ROOT`` writes it), or that folder itself (default: data.paths.data_dir()).
 
     Returns:
         X_train, y_train, X_test, y_test: images as uint8 in (N, H, W, C) order, as the course

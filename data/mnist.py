@@ -11,13 +11,14 @@ Shape letters: N images, H = W = 28.
 from __future__ import annotations
 
 import gzip
+import math
 import pathlib
 import struct
 import zlib
 
 import numpy as np
 
-from data.paths import data_dir, missing_dataset, split_sizes
+from data.paths import damaged_dataset, data_dir, missing_dataset, split_sizes
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "get_mnist_data", "get_fashion_mnist_data",
            "MNIST_FILES", "DEBIAN_FASHION_MNIST", "FASHION_MNIST_CLASSES"]
@@ -36,12 +37,17 @@ UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(path, ndim):
+def read_idx(path, ndim, max_shape=None):
     """Read one IDX file of unsigned bytes, gzip-compressed or raw, checking its header and size.
+
+    The header is read first and the data only up to the size it declares (computed without
+    overflow), so a file whose header or compressed stream claims more than ``max_shape``
+    allows is refused before its data is read, and memory never exceeds the declared size.
 
     Args:
         path: the file (".gz" or not; the content decides).
         ndim: the number of dimensions the file must have (1 for labels, 3 for images).
+        max_shape: the largest size allowed in each dimension (None: any).
 
     Returns:
         A uint8 array of the shape the header declares.
@@ -52,32 +58,54 @@ def read_idx(path, ndim):
     fn = "read_idx"
     path = pathlib.Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == GZIP_MAGIC:
-            raw = gzip.decompress(raw)
+        with open(path, "rb") as raw_file:
+            compressed = raw_file.read(2) == GZIP_MAGIC
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
+            raw = f.read(4)
+            if len(raw) < 4:
+                raise ValueError(f"{fn}: {path} is too short for an IDX header ({len(raw)} bytes).")
+            zero1, zero2, dtype_code, dims = raw[0], raw[1], raw[2], raw[3]
+            magic = int.from_bytes(raw[:4], "big")
+            expected_magic = (UBYTE << 8) | ndim
+            if zero1 or zero2 or dtype_code != UBYTE or dims != ndim:
+                raise ValueError(f"{fn}: {path} has magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+                                 f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''}).")
+            header = 4 + 4 * ndim
+            raw += f.read(header - 4)
+            if len(raw) < header:
+                raise ValueError(f"{fn}: {path} is truncated inside its header ({len(raw)} of {header} bytes).")
+            shape = struct.unpack(f">{ndim}I", raw[4:header])
+            if max_shape is not None and any(n > m for n, m in zip(shape, max_shape)):
+                raise ValueError(f"{fn}: {path} declares shape {shape}, larger than this dataset's "
+                                 f"{tuple(max_shape)}.")
+            expected = math.prod(shape)  # a Python int: no int64 wrap-around
+            data = _read_at_most(f, expected + 1)
     except FileNotFoundError:
         raise FileNotFoundError(f"{fn}: no such file: {path}.") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"{fn}: {path} is a damaged gzip file: {exc}.") from None
-    if len(raw) < 4:
-        raise ValueError(f"{fn}: {path} is too short for an IDX header ({len(raw)} bytes).")
-    zero1, zero2, dtype_code, dims = raw[0], raw[1], raw[2], raw[3]
-    magic = int.from_bytes(raw[:4], "big")
-    expected_magic = (UBYTE << 8) | ndim
-    if zero1 or zero2 or dtype_code != UBYTE or dims != ndim:
-        raise ValueError(f"{fn}: {path} has magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
-                         f"(unsigned bytes, {ndim} dimension{'s' if ndim > 1 else ''}).")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{fn}: {path} is truncated inside its header ({len(raw)} of {header} bytes).")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape))
-    got = len(raw) - header
-    if got != expected:
-        what = "truncated" if got < expected else "longer than its header says"
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "longer than its header says"
+        got = len(data) if len(data) <= expected else "more"
         raise ValueError(f"{fn}: {path} is {what}: the header declares shape {shape} = {expected} values, "
                          f"the file holds {got}.")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _read_at_most(f, limit):
+    """Up to ``limit`` bytes of f, read in chunks so that memory follows what the file really holds."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = f.read(min(limit - len(data), 1 << 24))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+# The official sets' sizes, which bound what read_idx accepts (smaller sets load too).
+MAX_SHAPES = {"train_images": (60000, 28, 28), "train_labels": (60000,), "test_images": (10000, 28, 28),
+              "test_labels": (10000,)}
 
 
 def _find(folder: pathlib.Path, stem: str):
@@ -87,7 +115,7 @@ def _find(folder: pathlib.Path, stem: str):
     return None
 
 
-def _load_idx_set(fn, folders, download_name, extra=""):
+def _load_idx_set(fn, folders, download_name, extra="", store=None):
     folders = [pathlib.Path(f) for f in folders]
     for folder in folders:
         paths = {key: _find(folder, stem) for key, stem in MNIST_FILES.items()}
@@ -95,23 +123,41 @@ def _load_idx_set(fn, folders, download_name, extra=""):
             break
     else:
         raise missing_dataset(fn, f"the four IDX files ({', '.join(MNIST_FILES.values())})", folders, download_name,
-                              extra)
-    X_train, y_train = read_idx(paths["train_images"], 3), read_idx(paths["train_labels"], 1)
-    X_test, y_test = read_idx(paths["test_images"], 3), read_idx(paths["test_labels"], 1)
-    for images, labels, split in ((X_train, y_train, "train"), (X_test, y_test, "test")):
-        if len(images) != len(labels):
-            raise ValueError(f"{fn}: the {split} images hold {len(images)} samples but the labels {len(labels)} "
-                             f"({paths[split + '_images']}, {paths[split + '_labels']}).")
-        if labels.size and labels.max() > 9:
-            raise ValueError(f"{fn}: {paths[split + '_labels']} has labels up to {labels.max()}; expected 0..9.")
-    return X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64)
+                              extra, store=store)
+    try:
+        arrays = {key: read_idx(path, len(MAX_SHAPES[key]), MAX_SHAPES[key]) for key, path in paths.items()}
+        for split in ("train", "test"):
+            images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+            if images.shape[1:] != (28, 28):
+                raise ValueError(f"{fn}: {paths[split + '_images']} holds images of {images.shape[1:]} pixels; "
+                                 f"expected 28 x 28.")
+            if len(images) != len(labels):
+                raise ValueError(f"{fn}: the {split} images hold {len(images)} samples but the labels {len(labels)} "
+                                 f"({paths[split + '_images']}, {paths[split + '_labels']}).")
+            if labels.size and labels.max() > 9:
+                raise ValueError(f"{fn}: {paths[split + '_labels']} has labels up to {labels.max()}; expected 0..9.")
+    except ValueError as exc:
+        reinstall = "\nor reinstall Debian's package: apt-get install --reinstall dataset-fashion-mnist"
+        raise damaged_dataset(str(exc), folder, download_name, download_name,
+                              reinstall if folder == DEBIAN_FASHION_MNIST else "") from None
+    return (arrays["train_images"], arrays["train_labels"].astype(np.int64), arrays["test_images"],
+            arrays["test_labels"].astype(np.int64))
+
+
+def _folders(root, name, default):
+    """(folders to search, the data folder for messages): <root>/<name> then root itself, else the defaults."""
+    if root is None:
+        return default, None
+    root = pathlib.Path(root)
+    return [root / name, root], root
 
 
 def load_mnist(root=None):
     """Read MNIST's four IDX files.
 
     Args:
-        root: the folder holding them (default: <data_dir>/mnist).
+        root: the data folder holding mnist/ (as ``python -m data.download mnist --dir ROOT``
+            writes it), or the folder holding the four files (default: <data_dir>/mnist).
 
     Returns:
         X_train, y_train, X_test, y_test: images uint8, labels int64 in 0..9.
@@ -119,15 +165,16 @@ def load_mnist(root=None):
     Shape:
         X_train: (60000, 28, 28), y_train: (60000,), X_test: (10000, 28, 28), y_test: (10000,)
     """
-    folders = [root] if root is not None else [data_dir() / "mnist"]
-    return _load_idx_set("load_mnist", folders, "mnist")
+    folders, store = _folders(root, "mnist", [data_dir() / "mnist"])
+    return _load_idx_set("load_mnist", folders, "mnist", store=store)
 
 
 def load_fashion_mnist(root=None):
     """Read Fashion-MNIST's four IDX files.
 
     Args:
-        root: the folder holding them. Without it, <data_dir>/fashion-mnist and then Debian's
+        root: the data folder holding fashion-mnist/, or the folder holding the four files.
+            Without it, <data_dir>/fashion-mnist and then Debian's
             /usr/share/datasets/fashion-mnist (package dataset-fashion-mnist) are searched.
 
     Returns:
@@ -136,9 +183,9 @@ def load_fashion_mnist(root=None):
     Shape:
         X_train: (60000, 28, 28), y_train: (60000,), X_test: (10000, 28, 28), y_test: (10000,)
     """
-    folders = [root] if root is not None else [data_dir() / "fashion-mnist", DEBIAN_FASHION_MNIST]
+    folders, store = _folders(root, "fashion-mnist", [data_dir() / "fashion-mnist", DEBIAN_FASHION_MNIST])
     return _load_idx_set("load_fashion_mnist", folders, "fashion-mnist",
-                         "\nOn Debian or Ubuntu: apt-get install dataset-fashion-mnist")
+                         "\nOn Debian or Ubuntu: apt-get install dataset-fashion-mnist", store=store)
 
 
 def _as_dict(arrays, num_training, num_validation, num_test, subtract_mean, fn):

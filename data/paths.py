@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 
-__all__ = ["data_dir", "missing_dataset", "split_sizes"]
+__all__ = ["data_dir", "missing_dataset", "damaged_dataset", "split_sizes"]
 
 # Overrides the default folder for downloaded datasets.
 DATA_DIR_VARIABLE = "CHAINRULE_DATA"
@@ -27,7 +27,7 @@ def data_dir():
     return pathlib.Path(configured).expanduser() if configured else pathlib.Path.home() / ".cache" / "chainrule"
 
 
-def missing_dataset(fn, what, looked_in, download_name, extra=""):
+def missing_dataset(fn, what, looked_in, download_name, extra="", store=None):
     """A FileNotFoundError that lists where we looked and gives the exact download command.
 
     Args:
@@ -36,6 +36,8 @@ def missing_dataset(fn, what, looked_in, download_name, extra=""):
         looked_in: the folders searched.
         download_name: the dataset's name for ``python -m data.download``.
         extra: a further way to get it, appended to the message.
+        store: the data folder the caller was given (the download command's --dir); None for
+            data_dir().
 
     Returns:
         The exception (to raise).
@@ -44,11 +46,36 @@ def missing_dataset(fn, what, looked_in, download_name, extra=""):
         (no arrays)
     """
     places = ", ".join(str(p) for p in looked_in)
+    store = data_dir() if store is None else store
     return FileNotFoundError(
         f"{fn}: {what} not found (looked in {places}). Download it with:\n"
-        f"    python -m data.download {download_name} --dir {data_dir()}\n"
-        f"(or `make download DATASET={download_name}`){extra}"
+        f"    python -m data.download {download_name} --dir {store}\n"
+        f"(or `make download DATASET={download_name} DIR={store}`){extra}"
     )
+
+
+def damaged_dataset(message, folder, dataset_folder, download_name, extra=""):
+    """A ValueError for a dataset file that is damaged or missing, with the command that re-fetches it.
+
+    Args:
+        message: what is wrong, naming the file (a loader's ValueError text).
+        folder: the folder the file was found in.
+        dataset_folder: the dataset's folder name in the data folder (e.g. "mnist").
+        download_name: the dataset's name for ``python -m data.download``.
+        extra: a further remedy, appended to the message.
+
+    Returns:
+        The exception (to raise).
+
+    Shape:
+        (no arrays)
+    """
+    folder = pathlib.Path(folder)
+    # In the download layout (<store>/<dataset folder>) the repair goes in place; elsewhere the
+    # download goes to <folder>/<dataset folder>, which the loaders search first.
+    store = folder.parent if folder.name == dataset_folder else folder
+    return ValueError(f"{message}\nFetch the dataset again with:\n"
+                      f"    python -m data.download {download_name} --dir {store} --force{extra}")
 
 
 def split_sizes(fn, num_training, num_validation, num_test, n_train, n_test):

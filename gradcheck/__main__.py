@@ -19,6 +19,16 @@ import time
 TODO = "todo"
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0, got {value}")
+    return value
+
+
 def build_parser():
     """The argument parser of ``python -m gradcheck``.
 
@@ -30,7 +40,7 @@ def build_parser():
                                             "centered differences (float64), with the side checks.")
     p.add_argument("--mode", choices=["auto", "full", "fast"], default="auto",
                    help="full: every element; fast: random probes; auto: full for small inputs")
-    p.add_argument("--seed", type=int, default=0, help="seeds the inputs, dout and the probes")
+    p.add_argument("--seed", type=_seed, default=0, help="seeds the inputs, dout and the probes (an int >= 0)")
     p.add_argument("--only", nargs="+", metavar="NAME", default=None,
                    help="check only the cases with these names, whole names as --list prints them (quote names "
                         "with spaces); * and ? match any characters, e.g. 'max_pool*'")

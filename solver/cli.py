@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import math
 import pathlib
@@ -18,14 +19,14 @@ import time
 import numpy as np
 
 from data import get_cifar10_data, get_fashion_mnist_data, get_mnist_data, load_digits, make_spiral
-from solver.checkpoint import atomic_write, save_model
+from solver.checkpoint import MODEL_FORMAT, CheckpointMismatch, atomic_write, folder_problem, read_npz, save_model
 from solver.cnn import ThreeLayerConvNet
 from solver.memory import tune_allocator
 from solver.nets import FullyConnectedNet
 from solver.optim import UPDATE_RULES
 from solver.plotting import plot_history
 from solver.schedules import SCHEDULES, make_schedule
-from solver.solver import Solver
+from solver.solver import CHECKPOINT_FORMAT, Solver
 
 DATASETS = ("digits", "spiral", "mnist", "fashion-mnist", "cifar10")
 # Spiral points per class in each split; the three splits are independent draws.
@@ -43,6 +44,23 @@ DATASET_DEFAULTS = {"digits": _SMALL, "spiral": _SMALL, "mnist": _LARGE, "fashio
 # ThreeLayerConvNet defaults of the command (the class's own defaults are the course's).
 CNN_HIDDEN_DIM = 100
 CNN_FILTERS = 32
+
+# The range of every numeric flag, checked after parsing; each range has one wording.
+POSITIVE, NON_NEGATIVE, UNIT = "a finite number > 0", "a finite number >= 0", "a number in (0, 1]"
+FLOAT_RANGES = {"learning_rate": POSITIVE, "lr_decay": UNIT, "warmup_epochs": NON_NEGATIVE, "reg": NON_NEGATIVE,
+                "dropout_keep_ratio": UNIT}
+INT_MINIMA = {"epochs": 1, "batch_size": 1, "print_every": 1, "filters": 1, "filter_size": 1, "seed": 0}
+# The flag behind each setting a checkpoint records (Solver.load_checkpoint names the settings).
+SETTING_FLAGS = {
+    "update_rule": "--update-rule", "batch_size": "--batch-size", "num_epochs": "--epochs",
+    "optim_config.learning_rate": "--learning-rate", "lr_schedule": "--lr-schedule, --warmup-epochs or --lr-decay",
+    "seed": "--seed", "model.seed": "--seed", "model.class": "--model", "model.hidden_dims": "--hidden-dims",
+    "model.hidden_dim": "--hidden-dims", "model.num_filters": "--filters", "model.filter_size": "--filter-size",
+    "model.reg": "--reg", "model.dropout_keep_ratio": "--dropout-keep-ratio",
+    "model.normalization": "--normalization", "model.weight_scale": "--weight-scale",
+    "model.input_dim": "--dataset", "model.num_classes": "--dataset", "data.train": "--dataset",
+    "data.val": "--dataset",
+}
 
 
 def _weight_scale(text):
@@ -87,7 +105,8 @@ def build_parser():
                    help="digits: the 1,797 real 8x8 handwritten digits shipped in data/; spiral: 3 noisy spiral "
                         "arms; mnist, fashion-mnist, cifar10: the official sets (python -m data.download NAME)")
     p.add_argument("--data-dir", type=pathlib.Path, default=None, metavar="DIR",
-                   help="where mnist, fashion-mnist and cifar10 live (default: $CHAINRULE_DATA or "
+                   help="the data folder: DIR/mnist, DIR/fashion-mnist, DIR/cifar-10-batches-py, as "
+                        "`python -m data.download NAME --dir DIR` writes them (default: $CHAINRULE_DATA or "
                         "~/.cache/chainrule; fashion-mnist also Debian's /usr/share/datasets/fashion-mnist)")
     p.add_argument("--model", choices=["fc", "cnn"], default="fc",
                    help="fc: FullyConnectedNet; cnn: ThreeLayerConvNet (conv - relu - 2x2 pool - affine - relu - "
@@ -104,7 +123,8 @@ def build_parser():
                    help="learning-rate schedule over the run ('step' drops 10x at 50%% and 75%%) "
                         "(default: none for digits and spiral, cosine for the others)")
     p.add_argument("--lr-decay", type=float, default=1.0,
-                   help="multiply the learning rate by this after each epoch (the course's lr_decay)")
+                   help="multiply the learning rate by this after each epoch (the course's lr_decay); with "
+                        "--lr-schedule none or constant, which it implies when no schedule is given")
     p.add_argument("--warmup-epochs", type=float, default=0.0, help="linear warmup length, in epochs")
     p.add_argument("--epochs", type=int, default=None,
                    help="passes over the training set (default: 30 for digits and spiral, 8 for mnist and "
@@ -122,11 +142,14 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0,
                    help="seed for the weights, the split, the shuffling and the dropout masks")
     p.add_argument("--out", type=pathlib.Path, default=None,
-                   help="run folder (default: runs/<dataset>-<date>-<time>)")
+                   help="run folder, created when training starts (default: runs/<dataset>-<date>-<time>, "
+                        "with -2, -3, ... appended when that is taken)")
     p.add_argument("--checkpoints", action="store_true",
                    help="also write a checkpoint after every epoch, to <out>/checkpoints/checkpoint_epoch_<e>.npz")
     p.add_argument("--resume", type=pathlib.Path, default=None, metavar="CHECKPOINT",
-                   help="continue from a checkpoint written with --checkpoints (same settings)")
+                   help="continue from a checkpoint written with --checkpoints; every setting must be the "
+                        "checkpoint's, except a larger --epochs and --out, --checkpoints, --data-dir, "
+                        "--print-every, --quiet")
     p.add_argument("--print-every", type=int, default=100, help="log the loss every this many iterations")
     p.add_argument("--quiet", action="store_true", help="print only the final accuracies")
     return p
@@ -169,6 +192,99 @@ def load_dataset(name, seed, root=None):
     return data
 
 
+def _fail(message, status=1):
+    """Print the one-line reason of an expected failure and return its exit status."""
+    print(f"python -m solver: {message}", file=sys.stderr)
+    return status
+
+
+def _check_ranges(parser, args):
+    """Exit 2 naming the first flag outside its range (FLOAT_RANGES, INT_MINIMA)."""
+    for key, rule in FLOAT_RANGES.items():
+        value = getattr(args, key)
+        low_ok = value > 0 if rule in (POSITIVE, UNIT) else value >= 0
+        if not (math.isfinite(value) and low_ok and (rule != UNIT or value <= 1)):
+            parser.error(f"--{key.replace('_', '-')} must be {rule}, got {value!r}")
+    for key, low in INT_MINIMA.items():
+        value = getattr(args, key)
+        if value is not None and value < low:
+            parser.error(f"--{key.replace('_', '-')} must be an int >= {low}, got {value}")
+
+
+def _schedule(args, num_epochs):
+    """(lr_schedule, lr_decay) for the Solver; --lr-decay goes with none or constant only (main checks)."""
+    if args.lr_schedule not in ("none", "constant"):
+        return make_schedule(args.lr_schedule, num_epochs=num_epochs, warmup_epochs=args.warmup_epochs), 1.0
+    if args.lr_schedule == "constant" or args.warmup_epochs:
+        return make_schedule("constant", warmup_epochs=args.warmup_epochs, decay=args.lr_decay), 1.0
+    return None, args.lr_decay
+
+
+def _differences_by_flag(differences):
+    """'--flag: X in the checkpoint, Y given' for each differing setting, one entry per flag."""
+    def text(value):
+        return "none" if value is None else value if isinstance(value, str) else repr(value)
+
+    shown = {}
+    for name, saved, given in differences:
+        flag = SETTING_FLAGS.get(name, name)
+        shown.setdefault(flag, f"{flag}: {text(saved)} in the checkpoint, {text(given)} given")
+    return "; ".join(shown.values())
+
+
+def _read_resume(path):
+    """The checkpoint's meta, or the one-line reason it cannot be resumed from."""
+    try:
+        return read_npz(path, "--resume", CHECKPOINT_FORMAT)[1], None
+    except (FileNotFoundError, ValueError) as exc:
+        try:
+            read_npz(path, "--resume", MODEL_FORMAT)
+        except (FileNotFoundError, ValueError):
+            return None, str(exc)
+        return None, (f"--resume: {path} is a model file (the best parameters of a finished run), not a checkpoint; "
+                      f"resume from DIR/checkpoints/checkpoint_epoch_<e>.npz of a run made with --checkpoints")
+
+
+def _missing_folders(folder):
+    """The folders from the topmost missing ancestor of ``folder`` down to it (empty if it exists)."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing[::-1]
+
+
+def _make_run_folder(out, dataset):
+    """Create the run folder; returns (folder, the folders created, outermost first).
+
+    Without --out the name is runs/<dataset>-<date>-<time>, made unique by an exclusive mkdir
+    (-2, -3, ... when another run took it, even within the same second).
+    """
+    if out is not None:
+        created = _missing_folders(out)
+        out.mkdir(parents=True, exist_ok=True)
+        return out, created
+    base = pathlib.Path("runs") / f"{dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    created = _missing_folders(base.parent)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder, [*created, folder]
+
+
+def _remove_empty(folders):
+    """Remove those of the given folders (ours) that are empty, innermost first; files are never removed."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
 def main(argv=None):
     """Run the training command; returns the process exit status (0 on success).
 
@@ -176,7 +292,8 @@ def main(argv=None):
         argv: the arguments (sys.argv[1:] when None).
 
     Returns:
-        0; 1 when the dataset is missing or damaged; 2 after an argument error (printed by argparse).
+        0; 1 when a file is missing, damaged or cannot be written, or training fails; 2 after an
+        invalid value or combination of flags (printed by argparse); 130 when interrupted.
 
     Shape:
         (no arrays)
@@ -185,6 +302,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     defaults = dict(DATASET_DEFAULTS[args.dataset])
     cnn_epochs, cnn_filter_size = defaults.pop("cnn_epochs"), defaults.pop("filter_size")
+    if args.lr_schedule is None and args.lr_decay != 1.0:
+        defaults["lr_schedule"] = "none"  # --lr-decay is itself a schedule: the course's
     if args.model == "cnn":
         if args.dataset == "spiral":
             parser.error("--model cnn needs images; the spiral set is points in the plane (use --model fc)")
@@ -202,19 +321,29 @@ def main(argv=None):
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--print-every", args.print_every)):
-        if value < 1:
-            parser.error(f"{flag} must be >= 1, got {value}")
-    out = args.out or pathlib.Path("runs") / f"{args.dataset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    _check_ranges(parser, args)
+    if args.lr_schedule not in ("none", "constant") and args.lr_decay != 1.0:
+        parser.error(f"give --lr-decay or --lr-schedule {args.lr_schedule}, not both: --lr-decay is the "
+                     f"constant schedule's per-epoch factor (--lr-schedule constant or none)")
+    problem = folder_problem(args.out if args.out is not None else pathlib.Path("runs"))
+    if problem:
+        return _fail(f"cannot write the run folder {args.out or 'runs/'}: {problem}")
+    resumed = None
+    if args.resume is not None:
+        resumed, problem = _read_resume(args.resume)
+        if problem:
+            return _fail(problem)
+    # On resume a step schedule keeps its drops where the original run had them (50% and 75% of its epochs).
+    saved_epochs = resumed.get("num_epochs") if resumed else None
+    schedule_epochs = saved_epochs if isinstance(saved_epochs, int) and saved_epochs >= 1 else args.epochs
+    schedule, lr_decay = _schedule(args, schedule_epochs)
     say = (lambda *a: None) if args.quiet else print
     tune_allocator()  # this process is ours: keep freed heap memory for the next step (solver.memory)
 
     try:
         data = load_dataset(args.dataset, args.seed, args.data_dir)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"python -m solver: {exc}", file=sys.stderr)
-        return 1
+        return _fail(exc)
     input_dim = int(np.prod(data["X_train"].shape[1:]))
     num_classes = int(data["y_train"].max()) + 1
     try:
@@ -229,44 +358,86 @@ def main(argv=None):
                                       weight_scale=args.weight_scale, dtype=np.float32, seed=args.seed,
                                       normalization=None if args.normalization == "none" else args.normalization,
                                       dropout_keep_ratio=args.dropout_keep_ratio)
-        schedule = None
-        if args.lr_schedule != "none":
-            schedule = make_schedule(args.lr_schedule, num_epochs=args.epochs, warmup_epochs=args.warmup_epochs)
-        elif args.warmup_epochs:
-            schedule = make_schedule("constant", warmup_epochs=args.warmup_epochs, decay=args.lr_decay)
         solver = Solver(model, data, update_rule=args.update_rule,
                         optim_config={"learning_rate": args.learning_rate},
-                        lr_decay=1.0 if schedule is not None else args.lr_decay, lr_schedule=schedule,
+                        lr_decay=lr_decay, lr_schedule=schedule,
                         batch_size=args.batch_size, num_epochs=args.epochs,
-                        print_every=args.print_every, verbose=not args.quiet, seed=args.seed,
-                        checkpoint_name=str(out / "checkpoints" / "checkpoint") if args.checkpoints else None)
+                        print_every=args.print_every, verbose=not args.quiet, seed=args.seed)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
-    if args.checkpoints:
-        (out / "checkpoints").mkdir(exist_ok=True)
     if args.resume is not None:
-        solver.load_checkpoint(args.resume)
-        say(f"Resumed from {args.resume} at epoch {solver.epoch}.")
+        differences = []
+        try:
+            solver.load_checkpoint(args.resume)
+        except CheckpointMismatch as exc:
+            differences = list(exc.differences)
+        except (FileNotFoundError, ValueError) as exc:
+            return _fail(exc)
+        # The Solver lets seeds differ (the file replaces what they start); the command records its
+        # --seed in metrics.json, so it must be the run's.
+        saved = resumed.get("settings")
+        if isinstance(saved, dict) and saved.get("seed", args.seed) != args.seed:
+            differences.insert(0, ("seed", saved["seed"], args.seed))
+        if differences:
+            parser.error(f"--resume {args.resume} was written with other settings; give the ones its run was "
+                         f"started with: {_differences_by_flag(differences)}")
 
+    # Everything is checked: only now does the run folder appear.
+    try:
+        out, created = _make_run_folder(args.out, args.dataset)
+    except OSError as exc:
+        return _fail(f"cannot create the run folder {args.out or 'runs/'}: {exc.strerror or exc}")
+    checkpoints = out / "checkpoints"
+    if args.checkpoints:
+        # Set now that the folder's name is known; train() creates checkpoints/ inside the checked run folder.
+        created += _missing_folders(checkpoints)
+        solver.checkpoint_name = str(checkpoints / "checkpoint")
+    if resumed is not None:
+        longer = (f"; training to epoch {args.epochs} (its run had {saved_epochs})"
+                  if isinstance(saved_epochs, int) and args.epochs != saved_epochs else "")
+        say(f"Resumed from {args.resume} at epoch {solver.epoch}{longer}.")
     say(f"{model}\n{solver}")
     start = time.perf_counter()
-    solver.train()
+    try:
+        # Overflow ends in a non-finite loss or parameter, which the Solver reports in one line.
+        with np.errstate(over="ignore", invalid="ignore"):
+            solver.train()
+    except (FloatingPointError, OSError, KeyboardInterrupt) as exc:
+        _remove_empty(created)
+        kept = sorted(checkpoints.glob("checkpoint_epoch_*.npz")) if args.checkpoints else []
+        note = f" The checkpoints of the finished epochs are kept in {checkpoints}." if kept else ""
+        if isinstance(exc, KeyboardInterrupt):
+            return _fail(f"interrupted in epoch {solver.epoch + 1}.{note}", 130)
+        if isinstance(exc, OSError):
+            return _fail(f"cannot write {exc.filename or 'a checkpoint'}: {exc.strerror or exc}")
+        return _fail(f"{exc}{note}")
     seconds = time.perf_counter() - start
 
     accuracy = {split: solver.check_accuracy(data[f"X_{split}"], data[f"y_{split}"]) for split in ("train", "val", "test")}
+    settings = {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items()}
+    settings["out"] = str(out)
     metrics = {
-        "dataset": args.dataset, "settings": {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items()},
+        "dataset": args.dataset, "settings": settings,
         "model": repr(model), "train_seconds": seconds, "epochs_done": solver.epoch, "iterations": solver.iteration,
+        # The accuracies below score the best parameters, those after epoch scored_epoch.
+        "scored_epoch": solver.best_epoch,
         "best_val_acc": solver.best_val_acc, "train_acc": accuracy["train"], "val_acc": accuracy["val"],
         "test_acc": accuracy["test"], "loss_history": solver.loss_history,
         "train_acc_history": solver.train_acc_history, "val_acc_history": solver.val_acc_history,
     }
-    with atomic_write(out / "metrics.json", mode="w") as f:
-        json.dump(metrics, f, indent=1)
-    plot_history(solver, out / "history.png")
-    save_model(model, out / "model.npz")
+    if resumed is not None:
+        metrics["resumed_from"] = {"checkpoint": str(args.resume), "epoch": resumed.get("epoch"),
+                                   "num_epochs": saved_epochs}
+    try:
+        with atomic_write(out / "metrics.json", mode="w") as f:
+            json.dump(metrics, f, indent=1)
+        plot_history(solver, out / "history.png")
+        save_model(model, out / "model.npz")
+    except OSError as exc:
+        return _fail(f"cannot write the results into {out}: {exc.strerror or exc}")
     print(f"train acc {accuracy['train']:.4f}  val acc {accuracy['val']:.4f}  test acc {accuracy['test']:.4f}  "
-          f"({seconds:.1f} s training)")
+          f"(parameters after epoch {solver.best_epoch} of {solver.epoch}, the best val acc; "
+          f"{seconds:.1f} s training)")
     print(f"wrote {out / 'history.png'}, {out / 'metrics.json'}, {out / 'model.npz'}")
     return 0
 

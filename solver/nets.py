@@ -176,10 +176,13 @@ class FullyConnectedNet:
         self.hidden_dims = hidden_dims
         self.input_dim = _positive_int(cls, "input_dim", input_dim)
         self.num_classes = _positive_int(cls, "num_classes", num_classes)
-        keep = real_number(cls, "dropout_keep_ratio", dropout_keep_ratio, low=0.0, high=1.0)
+        try:
+            keep = real_number(cls, "dropout_keep_ratio", dropout_keep_ratio, low=0.0, high=1.0)
+        except ValueError:
+            keep = 0.0  # out of range: reported below, in the one wording for (0, 1]
         if keep == 0:
             raise ValueError(f"{cls}: dropout_keep_ratio is the probability of keeping a unit and must be in "
-                             f"(0, 1], got 0.0.")
+                             f"(0, 1], got {float(dropout_keep_ratio)!r}.")
         if normalization is not None and normalization not in NORMALIZATIONS:
             raise ValueError(f"{cls}: normalization must be None, 'batchnorm' or 'layernorm', got {normalization!r}.")
         self.dropout_keep_ratio = keep

@@ -49,12 +49,18 @@ def _start(fn: str, w, dw, config, defaults: dict) -> dict:
         "weight_decay": dict(low=0.0),
     }
     for key in defaults:
+        if key in ("learning_rate", "epsilon"):
+            # One wording for every value outside (0, inf): negative, zero, inf or nan.
+            value = config[key]
+            try:
+                positive = real_number(fn, f"config[{key!r}]", value, low=0.0) > 0
+            except ValueError:
+                positive = False
+            if not positive:
+                raise ValueError(f"{fn}: config[{key!r}] must be a finite number > 0, got {float(value)!r}.")
         if key in checks:
             # Stored back as a Python float: a numpy float64 scalar would upcast float32 weights.
             config[key] = real_number(fn, f"config[{key!r}]", config[key], **checks[key])
-    for key in ("learning_rate", "epsilon"):
-        if key in defaults and not config[key] > 0:
-            raise ValueError(f"{fn}: config[{key!r}] must be > 0, got {config[key]!r}.")
     return config
 
 

@@ -83,9 +83,12 @@ class ConstantSchedule(Schedule):
 
     def __init__(self, decay=1.0, warmup_epochs=0.0):
         super().__init__(warmup_epochs)
-        self.decay = real_number("ConstantSchedule", "decay", decay, low=0.0, high=1.0)
+        try:
+            self.decay = real_number("ConstantSchedule", "decay", decay, low=0.0, high=1.0)
+        except ValueError:
+            self.decay = 0.0  # out of range: reported below, in the one wording for (0, 1]
         if self.decay == 0:
-            raise ValueError("ConstantSchedule: decay must be in (0, 1], got 0.0.")
+            raise ValueError(f"ConstantSchedule: decay must be in (0, 1], got {float(decay)!r}.")
 
     def _base(self, t, T):
         return self.decay ** math.floor(t)

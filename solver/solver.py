@@ -23,26 +23,31 @@ What differs from the course's Solver, on purpose:
 - best_params starts as a copy of the initial parameters and only ever holds finite values;
 - a non-finite loss or parameter stops training with FloatingPointError naming the iteration;
 - checkpoints hold everything needed to resume (parameters, optimizer state, generator state,
-  histories) and resuming continues exactly as if training had never stopped.
+  histories) and the run's settings; resuming continues exactly as if training had never
+  stopped, and a Solver built with other settings (but for a longer num_epochs) is refused.
 
 Shape letters: N samples, C classes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import numbers
+import os
 import pathlib
 
 import numpy as np
 
 from layers._validate import labels, real_number
-from solver.checkpoint import read_npz, write_npz
+from solver.checkpoint import (AtLeast, CheckpointMismatch, checkpoint_problem, counters_problem, folder_problem,
+                               read_npz, settings_differences, write_npz)
 from solver.optim import get_update_rule
 from solver.progress import Progress
 from solver.schedules import ConstantSchedule, Schedule, make_schedule
 
-__all__ = ["Solver", "CHECKPOINT_FORMAT"]
+__all__ = ["Solver", "CHECKPOINT_FORMAT", "CheckpointMismatch"]
 
 CHECKPOINT_FORMAT = "chainrule-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -57,12 +62,26 @@ OPTIONS = {
     "num_epochs": 10,            # passes over the training set
     "num_train_samples": 1000,   # training samples scored for train accuracy (None: all)
     "num_val_samples": None,     # validation samples scored for val accuracy (None: all)
-    "checkpoint_name": None,     # if set, write <checkpoint_name>_epoch_<e>.npz after each epoch
+    "checkpoint_name": None,     # if set, write <checkpoint_name>_epoch_<e>.npz after each epoch (folder: by train())
     "print_every": 10,           # log the loss every this many iterations (when verbose)
     "verbose": True,             # print progress
     "seed": None,                # seed of the shuffling, subsampling and dropout-mask generators
 }
 REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
+# Settings a resume may differ in: the seeds only start the generators and the initial weights,
+# whose states the checkpoint replaces, so the run continues exactly whatever they are.
+SEED_SETTINGS = ("seed", "model.seed")
+
+
+def _unit_interval(fn, name, value):
+    """A factor in (0, 1], with one wording for every value outside it."""
+    try:
+        checked = real_number(fn, name, value, low=0.0, high=1.0)
+    except ValueError:
+        checked = 0.0
+    if checked == 0:
+        raise ValueError(f"{fn}: {name} must be in (0, 1], got {float(value)!r}.")
+    return checked
 
 
 def _int_option(name, value, low=1, allow_none=False):
@@ -115,9 +134,15 @@ class Solver:
         if self.seed is not None:
             self.seed = _int_option("seed", self.seed, low=0)
         self.checkpoint_name = settings["checkpoint_name"]
-        self.lr_decay = real_number("Solver", "lr_decay", settings["lr_decay"], low=0.0, high=1.0)
-        if self.lr_decay == 0:
-            raise ValueError("Solver: lr_decay must be in (0, 1], got 0.0.")
+        if self.checkpoint_name is not None:
+            if not isinstance(self.checkpoint_name, (str, os.PathLike)):
+                raise TypeError(f"Solver: checkpoint_name must be a path or None, got "
+                                f"{type(self.checkpoint_name).__name__}.")
+            # Checked now rather than when the first epoch ends; train() creates the folder.
+            problem = folder_problem(pathlib.Path(self.checkpoint_name).parent)
+            if problem:
+                raise ValueError(f"Solver: checkpoint_name {str(self.checkpoint_name)!r} cannot be written: {problem}.")
+        self.lr_decay = _unit_interval("Solver", "lr_decay", settings["lr_decay"])
         self.lr_schedule = self._make_schedule(settings["lr_schedule"])
         self._reset()
 
@@ -155,6 +180,7 @@ class Solver:
         self.train_acc_history = []
         self.val_acc_history = []
         self.best_val_acc = None
+        self.best_epoch = 0  # the epoch after which best_params were taken (0: the initial ones)
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
         self.best_buffers = self._buffers(copy=True)
         train_seq, eval_seq, dropout_seq = np.random.SeedSequence(self.seed).spawn(3)
@@ -163,6 +189,8 @@ class Solver:
         self._dropout_rng = np.random.default_rng(dropout_seq)  # lent to model.dropout_rng in train()
         self.optim_configs = {}
         self._base_lr = {}
+        # The rule's hyperparameters with its defaults filled in, as checkpoints record them.
+        self._hyperparameters = dict(self.optim_config)
         for name, w in self.model.params.items():
             config = dict(self.optim_config)
             # A step on a throwaway copy fills the rule's defaults and validates the hyperparameters
@@ -170,6 +198,7 @@ class Solver:
             probe = dict(config)
             self.update_rule(np.zeros(1, w.dtype), np.zeros(1, w.dtype), probe)
             self._base_lr[name] = probe.get("learning_rate")
+            self._hyperparameters = {k: v for k, v in probe.items() if not isinstance(v, np.ndarray) and k != "t"}
             self.optim_configs[name] = config
 
     def _buffers(self, copy=False):
@@ -250,6 +279,7 @@ class Solver:
         progress.log(f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:.6f}; val_acc: {val_acc:.6f}")
         if self.best_val_acc is None or val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
+            self.best_epoch = self.epoch
             self.best_params = {k: v.copy() for k, v in self.model.params.items()}
             self.best_buffers = self._buffers(copy=True)
 
@@ -258,8 +288,9 @@ class Solver:
 
         Accuracies are recorded before the first update (epoch 0) and after every epoch, so
         the histories have num_epochs + 1 entries. At the end, or when training stops with an
-        error, the model gets the best parameters seen (by validation accuracy), and the
-        buffers (running averages) it had at that moment.
+        error, the model gets the best parameters seen (by validation accuracy; ``best_epoch``
+        says after which epoch), and the buffers (running averages) it had at that moment. With
+        a checkpoint_name, its folder is created here (with its parents) if missing.
 
         Returns:
             self, for chaining.
@@ -270,6 +301,8 @@ class Solver:
         total = self.num_epochs * self.iterations_per_epoch
         progress = Progress(total, enabled=self.verbose)
         N = self.X_train.shape[0]
+        if self.checkpoint_name is not None:
+            pathlib.Path(self.checkpoint_name).parent.mkdir(parents=True, exist_ok=True)
         lends_rng = hasattr(self.model, "dropout_rng")
         if lends_rng:
             own_rng, self.model.dropout_rng = self.model.dropout_rng, self._dropout_rng
@@ -339,18 +372,48 @@ class Solver:
             "epoch": self.epoch, "iteration": self.iteration, "best_val_acc": self.best_val_acc,
             "optim_settings": optim_settings, "base_lr": self._base_lr,
             "rng": self._rng.bit_generator.state, "eval_rng": self._eval_rng.bit_generator.state,
-            "dropout_rng": self._dropout_rng.bit_generator.state,
+            "dropout_rng": self._dropout_rng.bit_generator.state, "settings": self._run_settings(),
         }
         path = pathlib.Path(path)
         write_npz(path, arrays, meta)
         return path
 
+    def _run_settings(self):
+        """Everything a resumed run must share with the run that wrote the checkpoint, JSON-ready.
+
+        The model's constructor settings (when it has get_config), the update rule's
+        hyperparameters, the schedule, the seed, the accuracy subsample sizes, and a summary
+        of the training and validation sets (sizes, sample shape, dtype, a digest of the labels).
+        update_rule and batch_size are recorded beside it; num_epochs may grow on resume.
+        """
+        get_config = getattr(self.model, "get_config", None)
+        data = {}
+        for split, X, y in (("train", self.X_train, self.y_train), ("val", self.X_val, self.y_val)):
+            digest = hashlib.sha256(np.ascontiguousarray(y, dtype=np.int64).tobytes()).hexdigest()[:16]
+            data[split] = f"{X.shape[0]} samples of {X.shape[1:]} {X.dtype}, labels sha256 {digest}"
+        record = {
+            "model": {"class": type(self.model).__name__, **get_config()} if callable(get_config) else None,
+            "optim_config": self._hyperparameters,
+            "lr_schedule": None if self.lr_schedule is None else repr(self.lr_schedule),
+            "seed": self.seed, "num_train_samples": self.num_train_samples, "num_val_samples": self.num_val_samples,
+            "data": data,
+        }
+        # Through JSON and back, so that tuples become lists and numpy scalars numbers, as in the file.
+        return json.loads(json.dumps(record, default=lambda v: v.item() if isinstance(v, np.generic) else repr(v)))
+
     def load_checkpoint(self, path):
         """Restore the training state from a file written by save_checkpoint.
 
-        The Solver must have been built for the same model architecture, update rule and
-        batch size; anything else is refused with the mismatch named. Call train() afterwards
-        to continue from the saved epoch.
+        The Solver must have been built with the settings of the run that wrote the file: the
+        same model (class and constructor settings, or parameter shapes for other models),
+        update rule and hyperparameters, batch size, schedule, accuracy subsample sizes and
+        data. Each difference is listed in one CheckpointMismatch (a ValueError). num_epochs may
+        differ, to train longer (at least the epochs the file has done), and so may the seeds,
+        which only start the generator states and weights that the file replaces. A file
+        that is damaged or inconsistent (missing entries, non-finite or misshapen parameters or
+        state, counters that disagree with the histories) is a ValueError naming the file and
+        what is wrong. Nothing is changed unless the whole file is accepted. Call train()
+        afterwards to continue from the saved epoch.
 
         Args:
             path: the checkpoint file.
@@ -366,20 +429,33 @@ class Solver:
         if meta.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"{fn}: {path} is checkpoint version {meta.get('version')}; this chainrule reads "
                              f"version {CHECKPOINT_VERSION}.")
-        for key, mine in (("update_rule", self.update_rule_name), ("batch_size", self.batch_size)):
-            if meta[key] != mine:
-                raise ValueError(f"{fn}: {path} was saved with {key}={meta[key]!r} but this Solver has "
-                                 f"{key}={mine!r}; resuming would not continue the same run.")
-        for name, current in self.model.params.items():
-            saved = arrays.get(f"params/{name}")
-            if saved is None or saved.shape != current.shape or saved.dtype != current.dtype:
-                got = "nothing" if saved is None else f"shape {saved.shape}, dtype {saved.dtype}"
-                raise ValueError(f"{fn}: {path} does not fit this model: parameter {name!r} is "
-                                 f"{current.shape} {current.dtype} here, the file has {got}.")
-        saved_names = sorted(k.split("/", 1)[1] for k in arrays if k.startswith("params/"))
-        if saved_names != sorted(self.model.params):
-            raise ValueError(f"{fn}: {path} holds parameters {saved_names} but the model has "
-                             f"{sorted(self.model.params)}.")
+        problem = counters_problem(meta)
+        if problem:
+            raise ValueError(f"{fn}: {path} {problem}; it cannot be resumed.")
+        differences = [(key, meta.get(key), mine) for key, mine in (("update_rule", self.update_rule_name),
+                                                                     ("batch_size", self.batch_size))
+                       if meta.get(key) != mine]
+        saved_settings = meta.get("settings")
+        if isinstance(saved_settings, dict):  # files written before chainrule recorded them lack it
+            differences += [d for d in settings_differences(saved_settings, self._run_settings())
+                            if d[0] not in SEED_SETTINGS]
+        if meta["epoch"] > self.num_epochs:
+            differences.append(("num_epochs", AtLeast(meta["epoch"], "the epochs it has done"), self.num_epochs))
+        if differences:
+            listed = "; ".join(f"{name}: {saved!r} in the file, {mine!r} here" for name, saved, mine in differences)
+            raise CheckpointMismatch(f"{fn}: {path} was written by a run with other settings, so resuming would "
+                                     f"not continue it: {listed}.", differences)
+        if saved_settings is None:
+            for name, current in self.model.params.items():
+                saved = arrays.get(f"params/{name}")
+                if saved is None or saved.shape != current.shape or saved.dtype != current.dtype:
+                    got = "nothing" if saved is None else f"shape {saved.shape}, dtype {saved.dtype}"
+                    raise ValueError(f"{fn}: {path} does not fit this model: parameter {name!r} is "
+                                     f"{current.shape} {current.dtype} here, the file has {got}.")
+        problem = checkpoint_problem(arrays, meta, self.model.params, self._buffers(), self.update_rule,
+                                     self.iterations_per_epoch)
+        if problem:
+            raise ValueError(f"{fn}: {path} {problem}; it cannot be resumed.")
 
         for name in self.model.params:
             self.model.params[name] = arrays[f"params/{name}"]
@@ -394,8 +470,10 @@ class Solver:
         self.val_acc_history = arrays["val_acc_history"].tolist()
         self.epoch, self.iteration = meta["epoch"], meta["iteration"]
         self.best_val_acc = meta["best_val_acc"]
+        # The first epoch reaching the best accuracy, as _record_accuracy keeps only strict improvements.
+        self.best_epoch = int(np.argmax(self.val_acc_history)) if self.val_acc_history else 0
         buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("buffers/")}
-        if buffers or self._buffers():
+        if buffers:
             self.model.load_buffers(buffers)
             self.best_buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("best_buffers/")}
         # Files written before the Solver owned the masks keep the model's mask generator as model_rng;

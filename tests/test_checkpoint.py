@@ -120,3 +120,26 @@ def test_model_files_with_the_retired_dropout_seed_still_load(tmp_path):
     assert "dropout_seed" not in loaded.get_config()
     for name, value in model.params.items():
         np.testing.assert_array_equal(loaded.params[name], value)
+
+
+def test_read_npz_refuses_pickled_and_misdeclared_members_by_name(tmp_path):
+    """A member holding objects, and a stored member whose sizes disagree, are ValueErrors naming file and member."""
+    np.savez(tmp_path / "objects.npz", meta=np.array('{"format": "thing"}'), x=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"t: .*objects.npz is damaged: member 'x.npy' holds Python objects"):
+        read_npz(tmp_path / "objects.npz", "t", "thing")
+    write_npz(tmp_path / "a.npz", {"x": np.arange(4.0)}, {"format": "thing"})
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "a.npz").read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"t: .*cut.npz is not a thing file"):
+        read_npz(tmp_path / "cut.npz", "t", "thing")
+    with pytest.raises(ValueError, match=r"t: .* is a folder, not a thing file"):
+        read_npz(tmp_path, "t", "thing")
+
+
+def test_folder_problem_names_what_is_in_the_way(tmp_path):
+    """A missing folder is fine (it will be created); one under a file names the file."""
+    from solver.checkpoint import folder_problem
+
+    assert folder_problem(tmp_path / "new" / "deeper") is None
+    (tmp_path / "f").write_text("")
+    assert folder_problem(tmp_path / "f" / "x") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert folder_problem(tmp_path / "f") == f"{tmp_path / 'f'} is a file, not a folder"

@@ -165,3 +165,22 @@ def test_none_sizes_take_the_rest_and_all_test_images(cifar_dir):
     folder, _ = cifar_dir
     data = get_cifar10_data(num_training=None, num_validation=6, num_test=None, root=folder)
     assert [len(data[k]) for k in ("y_train", "y_val", "y_test")] == [14, 6, 4]
+
+
+def test_a_damaged_or_missing_batch_gives_the_force_command_for_the_data_folder(cifar_dir):
+    """In <store>/cifar-10-batches-py, a cut-off or missing batch names it and the --force download for <store>."""
+    folder, _ = cifar_dir
+    command = rf"python -m data\.download cifar10 --dir {folder.parent} --force"
+    good = (folder / "test_batch").read_bytes()
+    (folder / "test_batch").write_bytes(good[:100])
+    with pytest.raises(ValueError, match=rf"(?s)test_batch is truncated or not a CIFAR-10 batch.*{command}"):
+        load_cifar10(folder.parent)
+    (folder / "test_batch").unlink()
+    with pytest.raises(FileNotFoundError, match=rf"(?s)CIFAR-10 batch test_batch not found in .*{command}"):
+        load_cifar10(folder)
+
+
+def test_a_missing_set_names_the_data_folder_it_was_given(tmp_path):
+    """load_cifar10(DIR) without the batches gives the download command for DIR itself, not the default folder."""
+    with pytest.raises(FileNotFoundError, match=rf"python -m data\.download cifar10 --dir {tmp_path / 'mine'}\n"):
+        load_cifar10(tmp_path / "mine")

@@ -1,5 +1,6 @@
 """Tests for solver.cli: `python -m solver`, run as a real subprocess writing real files."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -20,8 +21,9 @@ MIN_TEST_ACC = 0.95
 MAX_TRAIN_SECONDS = 30.0
 
 
-def run(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True, timeout=300)
+def run(*args, check=True, cwd=None, env=None):
+    proc = subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True, timeout=300,
+                          cwd=cwd, env=env)
     if check:
         assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
@@ -42,6 +44,14 @@ def test_default_training_reaches_the_promised_accuracy(default_run):
     assert metrics["epochs_done"] == 30 and len(metrics["val_acc_history"]) == 31
     assert "(Epoch 30 / 30) train acc:" in proc.stdout
     assert f"test acc {metrics['test_acc']:.4f}" in proc.stdout
+
+
+def test_final_accuracies_name_the_epoch_whose_parameters_they_score(default_run):
+    """The final line and metrics.json say after which epoch the scored (best) parameters were taken."""
+    out, proc, metrics = default_run
+    history = metrics["val_acc_history"]
+    assert metrics["scored_epoch"] == history.index(max(history)) and metrics["best_val_acc"] == max(history)
+    assert f"(parameters after epoch {metrics['scored_epoch']} of 30, the best val acc;" in proc.stdout.splitlines()[-2]
 
 
 def test_run_folder_holds_plot_metrics_and_a_loadable_model(default_run):
@@ -65,9 +75,12 @@ def test_help_documents_every_flag():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--epochs", "0"], "--epochs must be an int >= 1, got 0"),
+    (["--seed", "-1"], "--seed must be an int >= 0, got -1"),
     (["--weight-scale", "kaiming"], "expected a positive number, 'he' or 'xavier', got 'kaiming'"),
-    (["--learning-rate", "-1"], "adam: config['learning_rate'] must be"),
+    (["--learning-rate", "-1"], "--learning-rate must be a finite number > 0, got -1.0"),
+    (["--lr-decay", "1.5"], "--lr-decay must be a number in (0, 1], got 1.5"),
+    (["--lr-schedule", "cosine", "--lr-decay", "0.5"], "give --lr-decay or --lr-schedule cosine, not both"),
     (["--update-rule", "adagrad"], "invalid choice: 'adagrad'"),
     (["--hidden-dims", "0"], "hidden_dims entries must be a positive int, got 0"),
     (["--model", "cnn", "--hidden-dims", "100", "50"], "give --hidden-dims exactly one size, got [100, 50]"),
@@ -76,10 +89,30 @@ def test_help_documents_every_flag():
     (["--model", "cnn", "--filter-size", "4"], "filter_size must be odd so the padding keeps H and W, got 4"),
 ])
 def test_bad_flags_exit_2_with_a_clear_message(tmp_path, args, message):
-    """Invalid values stop the command before training, with exit status 2 and the reason."""
-    proc = run("--out", tmp_path, "--quiet", *args, check=False)
+    """Invalid values stop the command before training, with exit status 2 and the reason, creating no run folder."""
+    proc = run("--out", tmp_path / "run", "--quiet", *args, check=False)
     assert proc.returncode == 2
-    assert message in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flag, values", [("--learning-rate", ["-1", "0", "nan", "inf"]),
+                                          ("--dropout-keep-ratio", ["0", "1.5", "-0.5"]),
+                                          ("--reg", ["-1", "nan"])])
+def test_each_range_has_one_wording_whichever_side_is_missed(tmp_path, flag, values):
+    """Every value outside a flag's range gets the same message up to the value itself."""
+    reasons = set()
+    for value in values:
+        proc = run("--out", tmp_path / "run", "--quiet", flag, value, check=False)
+        assert proc.returncode == 2, proc.stderr
+        reasons.add(proc.stderr.splitlines()[-1].rsplit(", got ", 1)[0])
+    assert len(reasons) == 1, reasons
+
+
+def test_lr_decay_applies_with_the_constant_schedule(tmp_path):
+    """--lr-schedule constant --lr-decay 0.5 decays the rate (it used to drop the decay silently)."""
+    proc = run("--out", tmp_path, "--epochs", "1", "--lr-schedule", "constant", "--lr-decay", "0.5")
+    assert "lr_schedule=ConstantSchedule(decay=0.5, warmup_epochs=0.0)" in proc.stdout
 
 
 def test_checkpoints_and_resume_continue_the_same_run(tmp_path):
@@ -125,14 +158,13 @@ def test_main_runs_in_process(tmp_path, capsys):
 
 
 def test_official_format_datasets_train_from_data_dir(tmp_path):
-    """--dataset cifar10 and mnist read generated official-format files from --data-dir and train."""
+    """--dataset cifar10 and mnist read generated official-format files from DIR/<their folder> and train."""
     from datagen import write_cifar10, write_mnist
 
     write_cifar10(tmp_path / "data" / "cifar-10-batches-py", rows_per_batch=220)
     write_mnist(tmp_path / "data" / "mnist", n_train=1100, n_test=50)
     for name in ("cifar10", "mnist"):
-        run("--dataset", name, "--data-dir", tmp_path / "data" / ("mnist" if name == "mnist" else ""),
-            "--epochs", "1", "--out", tmp_path / name, "--quiet")
+        run("--dataset", name, "--data-dir", tmp_path / "data", "--epochs", "1", "--out", tmp_path / name, "--quiet")
         metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert metrics["epochs_done"] == 1 and 0.0 <= metrics["test_acc"] <= 1.0
 
@@ -164,7 +196,7 @@ def test_normalization_and_dropout_flags_reach_the_saved_model(tmp_path):
     assert model.normalization == "batchnorm" and model.dropout_keep_ratio == 0.8
     assert sorted(model.buffers()) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
     proc = run("--out", tmp_path / "bad", "--quiet", "--dropout-keep-ratio", "0", check=False)
-    assert proc.returncode == 2 and "dropout_keep_ratio is the probability of keeping a unit" in proc.stderr
+    assert proc.returncode == 2 and "--dropout-keep-ratio must be a number in (0, 1], got 0.0" in proc.stderr
 
 
 def test_cnn_model_trains_on_digits_and_refuses_points(tmp_path):
@@ -213,3 +245,126 @@ def test_seeded_dropout_runs_repeat_bit_for_bit_with_fresh_masks_each_step(tmp_p
     assert a["loss_history"] == b["loss_history"] and len(first) == a["iterations"] > 1
     assert all(np.array_equal(m, n) for m, n in zip(first, masks))
     assert all(not np.array_equal(m, n) for m, n in zip(first, first[1:]) if m.shape == n.shape)
+
+
+def _one_line_failure(proc, status=1):
+    """The command failed with `status` and a one-line reason, no traceback."""
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    return proc.stderr
+
+
+@pytest.fixture(scope="module")
+def checkpointed_run(tmp_path_factory):
+    """A 2-epoch run with checkpoints: (its folder, its metrics)."""
+    out = tmp_path_factory.mktemp("ck") / "a"
+    run("--out", out, "--epochs", "2", "--checkpoints", "--quiet", "--hidden-dims", "32")
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_resume_refuses_every_changed_setting_and_lists_each(checkpointed_run, tmp_path):
+    """--resume with another learning rate, seed, reg, schedule and dropout exits 2 naming each flag; no run folder."""
+    out, _ = checkpointed_run
+    proc = run("--resume", out / "checkpoints" / "checkpoint_epoch_2.npz", "--out", tmp_path / "b", "--epochs", "2",
+               "--hidden-dims", "32", "--learning-rate", "0.1", "--seed", "5", "--reg", "0.1", "--lr-schedule", "cosine",
+               "--dropout-keep-ratio", "0.5", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    for difference in ("--learning-rate: 0.001 in the checkpoint, 0.1 given", "--seed: 0 in the checkpoint, 5 given",
+                       "--reg: 0.0 in the checkpoint, 0.1 given", "--dropout-keep-ratio: 1.0 in the checkpoint, 0.5 given",
+                       "--lr-schedule, --warmup-epochs or --lr-decay: none in the checkpoint, CosineSchedule("):
+        assert difference in proc.stderr, (difference, proc.stderr)
+    assert not (tmp_path / "b").exists()
+
+
+def test_resume_with_more_epochs_continues_the_run_and_records_it(checkpointed_run, tmp_path):
+    """--resume at epoch 2 with --epochs 4 equals a straight 4-epoch run; metrics.json records 4 and the resume."""
+    out, _ = checkpointed_run
+    checkpoint = out / "checkpoints" / "checkpoint_epoch_2.npz"
+    proc = run("--resume", checkpoint, "--out", tmp_path / "b", "--epochs", "4", "--hidden-dims", "32")
+    run("--out", tmp_path / "straight", "--epochs", "4", "--hidden-dims", "32", "--quiet")
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    straight = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    assert "Resumed from" in proc.stdout and "training to epoch 4 (its run had 2)" in proc.stdout
+    assert b["epochs_done"] == 4 and b["settings"]["epochs"] == 4
+    assert b["resumed_from"] == {"checkpoint": str(checkpoint), "epoch": 2, "num_epochs": 2}
+    assert b["loss_history"] == straight["loss_history"] and b["test_acc"] == straight["test_acc"]
+
+
+def test_resume_from_a_missing_garbage_or_model_file_fails_in_one_line(checkpointed_run, tmp_path):
+    """A missing file, a text file and a model.npz each exit 1 with one line naming the file."""
+    out, _ = checkpointed_run
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    for path, reason in [(tmp_path / "missing.npz", "no such file"), (tmp_path / "garbage.npz", "is not a"),
+                         (out / "model.npz", "is a model file (the best parameters of a finished run), not a checkpoint")]:
+        err = _one_line_failure(run("--resume", path, "--out", tmp_path / "b", "--hidden-dims", "32", check=False))
+        assert str(path) in err and reason in err, err
+    assert not (tmp_path / "b").exists()
+
+
+def test_failures_before_training_leave_no_run_folder(tmp_path):
+    """A bad value, a missing dataset and a failed resume under the default runs/ folder leave no runs/ behind."""
+    env = {**os.environ, "CHAINRULE_DATA": str(tmp_path / "empty")}
+    assert run("--seed", "-1", cwd=tmp_path, check=False).returncode == 2
+    assert run("--dataset", "mnist", cwd=tmp_path, env=env, check=False).returncode == 1
+    assert run("--resume", tmp_path / "missing.npz", cwd=tmp_path, check=False).returncode == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_that_diverges_fails_in_one_line_and_removes_its_empty_folder(tmp_path):
+    """A non-finite loss exits 1 with the Solver's reason, no warnings or traceback, and no empty run folder."""
+    err = _one_line_failure(run("--out", tmp_path / "run", "--learning-rate", "1e30", "--epochs", "2", "--quiet",
+                                check=False))
+    assert "the loss became nan" in err and not (tmp_path / "run").exists()
+
+
+def test_out_on_a_file_or_an_unwritable_place_fails_in_one_line(tmp_path):
+    """--out under a file, or where nothing can be created, exits 1 naming the place."""
+    (tmp_path / "afile").write_text("")
+    err = _one_line_failure(run("--out", tmp_path / "afile" / "run", "--epochs", "1", check=False))
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in err
+    err = _one_line_failure(run("--out", tmp_path / "afile", "--epochs", "1", check=False))
+    assert str(tmp_path / "afile") in err
+    if os.path.isdir("/proc/self"):  # /proc takes no new folders, even from root
+        err = _one_line_failure(run("--out", "/proc/chainrule-run", "--epochs", "1", check=False))
+        assert "/proc/chainrule-run" in err
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    """Two default runs at the same clock time write runs/digits-<time> and runs/digits-<time>-2."""
+    import datetime
+
+    import solver.cli
+
+    class FrozenClock(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2030, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(solver.cli.datetime, "datetime", FrozenClock)
+    monkeypatch.chdir(tmp_path)
+    for seed in ("1", "2"):
+        assert solver.cli.main(["--epochs", "1", "--quiet", "--seed", seed, "--hidden-dims", "8"]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["digits-20300102-030405", "digits-20300102-030405-2"]
+    seeds = [json.loads((tmp_path / "runs" / r / "metrics.json").read_text())["settings"]["seed"] for r in runs]
+    assert seeds == [1, 2]
+
+
+def test_data_dir_is_the_folder_data_download_fills(tmp_path):
+    """`data.download NAME --dir DIR` then `--data-dir DIR` trains; a DIR without the set names DIR in the command."""
+    from datagen import MNIST_STEMS, write_mnist
+
+    from data.download import DatasetSpec, Remote, download_dataset
+
+    write_mnist(tmp_path / "gen", n_train=1100, n_test=50)
+    remotes = []  # served from file: URLs, so no network is needed
+    for stem in MNIST_STEMS.values():
+        path = tmp_path / "gen" / f"{stem}.gz"
+        body = path.read_bytes()
+        remotes.append(Remote(path.name, (path.as_uri(),), hashlib.md5(body).hexdigest(), len(body)))
+    spec = DatasetSpec("mnist", tuple(remotes), tuple(r.name for r in remotes))
+    download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True)
+    run("--dataset", "mnist", "--data-dir", tmp_path / "store", "--epochs", "1", "--out", tmp_path / "run", "--quiet")
+    proc = run("--dataset", "mnist", "--data-dir", tmp_path / "elsewhere", "--out", tmp_path / "run2", check=False)
+    assert proc.returncode == 1 and f"python -m data.download mnist --dir {tmp_path / 'elsewhere'}\n" in proc.stderr
+    assert not (tmp_path / "run2").exists()

@@ -4,10 +4,12 @@ import hashlib
 import http.server
 import io
 import os
+import signal
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -71,7 +73,7 @@ def _serve(base, prefix, files, mode="ok"):
 
 def _mnist_spec(urls, files, md5=None):
     remotes = tuple(Remote(name, tuple(urls[name]) if isinstance(urls[name], tuple) else (urls[name],),
-                           (md5 or {}).get(name, _md5(body))) for name, body in files.items())
+                           (md5 or {}).get(name, _md5(body)), len(body)) for name, body in files.items())
     return DatasetSpec("mnist", remotes, tuple(files))
 
 
@@ -135,7 +137,7 @@ def test_cifar10_archive_is_extracted_into_place(server, tmp_path):
     train_x, _, _, _ = write_cifar10(tmp_path / "gen" / "cifar-10-batches-py")
     body = tar_gz_of(tmp_path / "gen" / "cifar-10-batches-py", "cifar-10-batches-py")
     url = _serve(server, "cifar", {"cifar-10-python.tar.gz": body})["cifar-10-python.tar.gz"]
-    spec = DatasetSpec("cifar-10-batches-py", (Remote("cifar-10-python.tar.gz", (url,), _md5(body)),),
+    spec = DatasetSpec("cifar-10-batches-py", (Remote("cifar-10-python.tar.gz", (url,), _md5(body), len(body)),),
                        dl.DATASETS["cifar10"].expected, extract_tar=True)
     folder, _ = download_dataset("cifar10", tmp_path / "store", spec=spec, quiet=True)
     assert os.listdir(tmp_path / "store") == ["cifar-10-batches-py"]
@@ -152,7 +154,7 @@ def test_archive_members_outside_the_folder_are_refused(server, tmp_path):
         tar.addfile(info, io.BytesIO(b"bad"))
     body = buf.getvalue()
     url = _serve(server, "evil", {"cifar-10-python.tar.gz": body})["cifar-10-python.tar.gz"]
-    spec = DatasetSpec("cifar-10-batches-py", (Remote("cifar-10-python.tar.gz", (url,), _md5(body)),),
+    spec = DatasetSpec("cifar-10-batches-py", (Remote("cifar-10-python.tar.gz", (url,), _md5(body), len(body)),),
                        ("data_batch_1",), extract_tar=True)
     with pytest.raises(DownloadError, match=r"refusing archive member '\.\./escaped\.txt'"):
         download_dataset("cifar10", tmp_path / "store", spec=spec, quiet=True)
@@ -166,7 +168,8 @@ def test_an_incomplete_existing_folder_is_left_untouched(server, tmp_path):
     existing = tmp_path / "store" / "mnist"
     existing.mkdir(parents=True)
     (existing / "notes.txt").write_text("mine")
-    with pytest.raises(DownloadError, match=r"store/mnist exists but is not a complete mnist dataset"):
+    with pytest.raises(DownloadError, match=r"store/mnist is incomplete: train-images-idx3-ubyte.gz is missing.*"
+                                             r"left untouched.*--dir .*store --force"):
         download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True)
     assert os.listdir(existing) == ["notes.txt"]
 
@@ -190,13 +193,13 @@ def test_an_interrupted_download_leaves_nothing_behind(server, tmp_path, monkeyp
 
 
 def test_command_line_verifies_published_checksums_even_from_a_mirror(server, tmp_path):
-    """`python -m data.download mnist --mirror URL`: generated files fail the published MD5; exit 1."""
+    """`python -m data.download mnist --mirror URL`: generated files fail the published size; exit 1."""
     files = _mnist_files(tmp_path)
     _serve(server, "mirror", files)
     proc = subprocess.run([sys.executable, "-m", "data.download", "mnist", "--dir", str(tmp_path / "store"),
                            "--mirror", f"{server}/mirror", "--quiet"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "but the published checksum is f68b3c2dcbeaaa9fbdd348bbdeb94873" in proc.stderr
+    assert "bytes long, but the published file is 9912422" in proc.stderr
     assert os.listdir(tmp_path / "store") == []
 
 
@@ -239,3 +242,142 @@ def test_progress_bar_on_a_terminal_and_one_line_per_file_elsewhere(server, tmp_
     assert "\rtrain-images-idx3-ubyte.gz [" in tty.getvalue() and "100.0%" in tty.getvalue()
     lines = pipe.getvalue().splitlines()
     assert lines[0].startswith("downloading train-images-idx3-ubyte.gz (") and lines[-1].startswith("mnist: installed in")
+
+
+def _install(server, tmp_path, prefix):
+    files = _mnist_files(tmp_path)
+    spec = _mnist_spec(_serve(server, prefix, files), files)
+    folder, _ = download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True)
+    return files, spec, folder
+
+
+def test_a_damaged_dataset_is_reported_and_force_replaces_only_the_damaged_file(server, tmp_path):
+    """A corrupted file fails its checksum: refused with the --force command, then repaired; other files stay."""
+    files, spec, folder = _install(server, tmp_path, "repair")
+    broken = folder / "t10k-images-idx3-ubyte.gz"
+    broken.write_bytes(broken.read_bytes()[:-7] + b"garbage")
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(DownloadError, match=rf"store/mnist is damaged: t10k-images-idx3-ubyte.gz has MD5 [0-9a-f]{{32}}, "
+                                            rf"but the published checksum is {_md5(files['t10k-images-idx3-ubyte.gz'])}\. "
+                                            rf"It was left untouched.*python -m data.download mnist --dir .*store --force"):
+        download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True)
+    assert broken.read_bytes().endswith(b"garbage")
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p != broken}
+    stream = io.StringIO()
+    _, fetched = download_dataset("mnist", tmp_path / "store", spec=spec, stream=stream, force=True)
+    assert fetched and "replaced t10k-images-idx3-ubyte.gz in" in stream.getvalue()
+    assert broken.read_bytes() == files["t10k-images-idx3-ubyte.gz"]
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p != broken}
+    assert sorted(os.listdir(tmp_path / "store")) == ["mnist"] and load_mnist(folder)[2].shape == (5, 28, 28)
+
+
+def test_force_fills_an_incomplete_folder_and_keeps_other_files(server, tmp_path):
+    """--force on a folder missing files fetches and adds exactly those, leaving the user's own files."""
+    files = _mnist_files(tmp_path)
+    spec = _mnist_spec(_serve(server, "fill", files), files)
+    existing = tmp_path / "store" / "mnist"
+    existing.mkdir(parents=True)
+    (existing / "notes.txt").write_text("mine")
+    download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True, force=True)
+    assert sorted(os.listdir(existing)) == sorted([*files, "notes.txt"]) and (existing / "notes.txt").read_text() == "mine"
+
+
+def test_every_built_in_dataset_can_be_verified_on_disk():
+    """Each expected file of each official dataset has a published checksum, so 'already present' is checked."""
+    for name, spec in dl.DATASETS.items():
+        assert sorted(dl._known_checksums(spec)) == sorted(spec.expected), name
+        assert all(remote.size > 0 for remote in spec.remotes), name
+
+
+class _Unbounded(http.server.BaseHTTPRequestHandler):
+    """Serves `body` under the paths "/nolength" (no Content-Length) and "/liar" (a Content-Length of 10)."""
+
+    body = b""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        if self.path == "/liar":
+            self.send_header("Content-Length", "10")
+        self.end_headers()
+        try:
+            self.wfile.write(self.body)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("path, message", [("/nolength", r"sends more than the published 1000 bytes"),
+                                           ("/liar", r"is 10 bytes long, but the published file is 1000")])
+def test_the_published_size_bounds_what_is_read_whatever_the_server_says(tmp_path, path, message):
+    """A body without Content-Length is cut one byte past the published size; a wrong Content-Length is refused."""
+    _Unbounded.body = b"x" * (8 << 20)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unbounded)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}{path}"
+    spec = DatasetSpec("mnist", (Remote("train-images-idx3-ubyte.gz", (url,), "0" * 32, 1000),),
+                       ("train-images-idx3-ubyte.gz",))
+    try:
+        with pytest.raises(DownloadError, match=message):
+            download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert os.listdir(tmp_path / "store") == []
+
+
+def test_a_data_folder_that_is_a_file_fails_in_one_line(tmp_path):
+    """`--dir FILE` exits 1 with one line naming the file."""
+    (tmp_path / "afile").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "data.download", "mnist", "--dir", str(tmp_path / "afile")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert f"cannot use {tmp_path / 'afile'} as the data folder: it is a file, not a folder" in proc.stderr
+
+
+class _Stalling(http.server.BaseHTTPRequestHandler):
+    """Promises `size` bytes, sends a few, then waits until `release` is set."""
+
+    size, release = 0, threading.Event()
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+        self.wfile.write(b"\x1f\x8b" + b"\0" * 1000)
+        self.wfile.flush()
+        self.release.wait(60)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_download_leaves_no_partial_folder(tmp_path, sig, status):
+    """SIGTERM or SIGINT while a file streams in: the .partial folder is removed and the command says so."""
+    _Stalling.size = dl.DATASETS["mnist"].remotes[0].size
+    _Stalling.release.clear()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "data.download", "mnist", "--dir", str(store), "--quiet",
+                             "--mirror", f"http://127.0.0.1:{httpd.server_address[1]}/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not any((p / "mnist" / "train-images-idx3-ubyte.gz").exists() for p in store.glob(".mnist.partial-*")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the download never started"
+            time.sleep(0.05)
+        time.sleep(0.2)  # let the first bytes arrive
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        _Stalling.release.set()
+        if proc.poll() is None:
+            proc.kill()
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == status and "interrupted" in err and "Traceback" not in err
+    assert os.listdir(store) == []

@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -107,3 +108,65 @@ def test_real_fashion_mnist_from_the_debian_package():
     assert np.bincount(y_train).tolist() == [6000] * 10 and np.bincount(y_test).tolist() == [1000] * 10
     data = get_fashion_mnist_data()
     assert data["X_train"].shape == (59000, 1, 28, 28) and data["X_test"].shape == (10000, 1, 28, 28)
+
+
+def test_read_idx_sizes_do_not_wrap_around(tmp_path):
+    """Dimensions whose product is 2**64 (0 in int64) are not taken for an empty array."""
+    path = tmp_path / "wrap"
+    path.write_bytes(struct.pack(">I", 0x803) + struct.pack(">3I", 2**31, 2**31, 4))
+    with pytest.raises(ValueError, match=r"wrap is truncated: the header declares shape \(2147483648, 2147483648, 4\) "
+                                         r"= 18446744073709551616 values, the file holds 0"):
+        read_idx(path, 3)
+
+
+def test_a_gzip_that_inflates_far_beyond_its_header_is_refused_in_bounded_memory(tmp_path):
+    """64 MiB of zeros after a (2, 28, 28) header: refused as too long while holding under 4 MiB."""
+    import tracemalloc
+    import zlib
+
+    path = tmp_path / "bomb.gz"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    with open(path, "wb") as f:
+        f.write(packer.compress(idx_bytes(np.zeros((2, 28, 28), np.uint8))))
+        zeros = bytes(1 << 20)
+        for _ in range(64):
+            f.write(packer.compress(zeros))
+        f.write(packer.flush())
+    assert path.stat().st_size < (1 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb.gz is longer than its header says"):
+            read_idx(path, 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+
+
+def test_loaders_refuse_headers_larger_than_the_official_set_before_reading(tmp_path):
+    """A training image file declaring 60,001 images is refused from its header, naming the official shape."""
+    write_mnist(tmp_path / "store" / "mnist")
+    header = struct.pack(">I", 0x803) + struct.pack(">3I", 60001, 28, 28)
+    (tmp_path / "store" / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header))
+    with pytest.raises(ValueError, match=r"declares shape \(60001, 28, 28\), larger than this dataset's \(60000, 28, 28\)"):
+        load_mnist(tmp_path / "store")
+
+
+def test_a_damaged_file_error_gives_the_force_command_for_the_data_folder(tmp_path):
+    """A damaged gzip in <store>/mnist names the file and `python -m data.download mnist --dir <store> --force`."""
+    write_mnist(tmp_path / "store" / "mnist")
+    path = tmp_path / "store" / "mnist" / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(ValueError, match=rf"(?s)t10k-images-idx3-ubyte.gz is a damaged gzip file.*"
+                                         rf"python -m data\.download mnist --dir {tmp_path / 'store'} --force"):
+        load_mnist(tmp_path / "store")
+
+
+def test_root_is_the_data_folder_as_data_download_writes_it(tmp_path):
+    """load_mnist(DIR) reads DIR/mnist (the download layout) and still reads a folder holding the files."""
+    X_train = write_mnist(tmp_path / "store" / "mnist")[0]
+    np.testing.assert_array_equal(load_mnist(tmp_path / "store")[0], X_train)
+    np.testing.assert_array_equal(load_mnist(tmp_path / "store" / "mnist")[0], X_train)
+    with pytest.raises(FileNotFoundError, match=rf"(?s)looked in {tmp_path / 'none' / 'mnist'}, {tmp_path / 'none'}\).*"
+                                                rf"python -m data\.download mnist --dir {tmp_path / 'none'}\n"):
+        load_mnist(tmp_path / "none")

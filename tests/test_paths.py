@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from data.cifar10 import RefusedGlobal, SafeUnpickler
-from data.paths import data_dir, missing_dataset, split_sizes
+from data.paths import damaged_dataset, data_dir, missing_dataset, split_sizes
 
 pytestmark = pytest.mark.data
 
@@ -50,3 +50,19 @@ def test_refused_global_is_an_unpickling_error_naming_the_file():
     with pytest.raises(RefusedGlobal, match=r"batch.bin: refusing to load global posix.system") as info:
         SafeUnpickler(io.BytesIO(b"\x80\x02cposix\nsystem\n."), "batch.bin").load()
     assert isinstance(info.value, pickle.UnpicklingError)
+
+
+def test_missing_dataset_gives_the_data_folder_the_caller_was_given(monkeypatch, tmp_path):
+    """With store=DIR the command downloads into DIR, whatever $CHAINRULE_DATA says."""
+    monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "default"))
+    text = str(missing_dataset("load_x", "X", [tmp_path / "mine" / "mnist"], "mnist", store=tmp_path / "mine"))
+    assert f"python -m data.download mnist --dir {tmp_path / 'mine'}\n" in text and "default" not in text
+
+
+def test_damaged_dataset_repairs_in_place_in_the_download_layout(tmp_path):
+    """A file in <store>/mnist gives --dir <store> --force; a file in another folder F gives --dir F (F/mnist is searched first)."""
+    err = damaged_dataset("read_idx: x is damaged.", tmp_path / "store" / "mnist", "mnist", "mnist")
+    assert isinstance(err, ValueError) and str(err).startswith("read_idx: x is damaged.\n")
+    assert str(err).endswith(f"python -m data.download mnist --dir {tmp_path / 'store'} --force")
+    err = damaged_dataset("bad", tmp_path / "loose", "mnist", "mnist")
+    assert str(err).endswith(f"python -m data.download mnist --dir {tmp_path / 'loose'} --force")

@@ -8,6 +8,7 @@ import pytest
 
 from data import load_digits
 from solver import CosineSchedule, FullyConnectedNet, Solver, TwoLayerNet, plot_history
+from solver.solver import CheckpointMismatch
 from solver.progress import Progress
 
 pytestmark = pytest.mark.solver
@@ -216,16 +217,143 @@ def test_load_checkpoint_refuses_files_that_are_not_checkpoints(digits, tmp_path
 
 
 def test_load_checkpoint_refuses_a_different_model_or_run(digits, tmp_path):
-    """A checkpoint for other parameter shapes, another update rule or batch size is refused."""
+    """Other hidden sizes, update rule or batch size are named; a model without get_config is checked by shapes."""
     path = _solver(digits, num_epochs=1).train().save_checkpoint(tmp_path / "ck.npz")
-    other_model = Solver(FullyConnectedNet([16], input_dim=64, num_classes=10), _small_data(digits),
-                         update_rule="adam", batch_size=32, verbose=False)
-    with pytest.raises(ValueError, match=r"does not fit this model: parameter 'W1' is \(64, 16\) float32 here, the file has shape \(64, 32\)"):
+    other_model = Solver(FullyConnectedNet([16], input_dim=64, num_classes=10, weight_scale="he", seed=0),
+                         _small_data(digits), update_rule="adam", optim_config={"learning_rate": 1e-3},
+                         batch_size=32, verbose=False)
+    with pytest.raises(CheckpointMismatch, match=r"ck.npz was written by a run with other settings, so resuming would "
+                                                 r"not continue it: model.hidden_dims: \[32\] in the file, \[16\] here\.$"):
         other_model.load_checkpoint(path)
-    with pytest.raises(ValueError, match=r"was saved with update_rule='adam' but this Solver has update_rule='sgd'"):
+    with pytest.raises(CheckpointMismatch, match=r"update_rule: 'adam' in the file, 'sgd' here"):
         _solver(digits, update_rule="sgd").load_checkpoint(path)
-    with pytest.raises(ValueError, match=r"was saved with batch_size=32 but this Solver has batch_size=16"):
+    with pytest.raises(CheckpointMismatch, match=r"batch_size: 32 in the file, 16 here"):
         _solver(digits, batch_size=16).load_checkpoint(path)
+    spy = SpyModel(2)
+    Solver(spy, _spy_data(), batch_size=5, num_epochs=1, verbose=False).train().save_checkpoint(tmp_path / "spy.npz")
+    spy.params["W"] = np.zeros((2, 4))
+    with pytest.raises(ValueError, match=r"spy.npz has params/W of shape \(2, 3\) and dtype float64, but the model's "
+                                         r"is \(2, 4\) float64; it cannot be resumed"):
+        Solver(spy, _spy_data(), batch_size=5, num_epochs=1, verbose=False).load_checkpoint(tmp_path / "spy.npz")
+
+
+def test_resuming_with_other_hyperparameters_lists_every_difference_and_loads_nothing(digits, tmp_path):
+    """A new learning rate, schedule or accuracy subsample is refused (not silently replaced by the file's), all named at once."""
+    path = _solver(digits, num_epochs=2).train().save_checkpoint(tmp_path / "ck.npz")
+    other = _solver(digits, num_epochs=2, optim_config={"learning_rate": 0.1}, lr_schedule="cosine",
+                    num_train_samples=50)
+    with pytest.raises(CheckpointMismatch) as info:
+        other.load_checkpoint(path)
+    assert [name for name, _, _ in info.value.differences] == ["lr_schedule", "num_train_samples",
+                                                                "optim_config.learning_rate"]
+    assert "optim_config.learning_rate: 0.001 in the file, 0.1 here" in str(info.value)
+    assert "lr_schedule: None in the file, 'CosineSchedule(min_factor=0.0, warmup_epochs=0.0)' here" in str(info.value)
+    assert other.epoch == 0 and other.loss_history == [] and other.optim_configs["W1"]["learning_rate"] == 0.1
+    with pytest.raises(CheckpointMismatch, match=r"lr_schedule: None in the file, 'ConstantSchedule\(decay=0.5"):
+        _solver(digits, num_epochs=2, lr_decay=0.5).load_checkpoint(path)
+
+
+def test_resuming_may_train_longer_but_not_shorter(digits, tmp_path):
+    """num_epochs may grow on resume (the run continues to the new length); below the epochs done it is refused."""
+    straight = _solver(digits, num_epochs=2, checkpoint_name=str(tmp_path / "run")).train()
+    longer = _solver(digits, num_epochs=4).load_checkpoint(tmp_path / "run_epoch_2.npz").train()
+    assert longer.epoch == 4 and len(longer.val_acc_history) == 5
+    assert longer.loss_history[:len(straight.loss_history)] == straight.loss_history
+    with pytest.raises(CheckpointMismatch, match=r"num_epochs: at least 2 \(the epochs it has done\) in the file, 1 here"):
+        _solver(digits, num_epochs=1).load_checkpoint(tmp_path / "run_epoch_2.npz")
+
+
+def _tampered(tmp_path, change):
+    """A copy of a 2-epoch checkpoint (of _solver's run) with change(arrays, meta) applied."""
+    from solver.checkpoint import read_npz, write_npz
+
+    source = tmp_path / "good.npz"
+    if not source.exists():
+        _solver(load_digits(flatten=True), num_epochs=2, checkpoint_name=str(tmp_path / "run")).train()
+        (tmp_path / "run_epoch_2.npz").rename(source)
+    arrays, meta = read_npz(source, "test", "chainrule-checkpoint")
+    change(arrays, meta)
+    write_npz(tmp_path / "bad.npz", arrays, meta)
+    return tmp_path / "bad.npz"
+
+
+def _set(mapping, key, value):
+    mapping[key] = value
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a, m: a["best_params/W2"].__setitem__((0, 0), np.nan), r"has non-finite values in best_params/W2"),
+    (lambda a, m: _set(a, "best_params/W1", a["best_params/W1"][:10]),
+     r"has best_params/W1 of shape \(10, 32\) and dtype float32, but the model's is \(64, 32\) float32"),
+    (lambda a, m: _set(a, "best_params/W1", a["best_params/W1"].astype(np.int64)),
+     r"has best_params/W1 of shape \(64, 32\) and dtype int64"),
+    (lambda a, m: _set(m, "epoch", 99), r"is at epoch 99, outside 0..2 \(its num_epochs\)"),
+    (lambda a, m: _set(m, "epoch", -3), r"is at epoch -3, outside 0..2"),
+    (lambda a, m: m.pop("rng"), r"lacks the setting 'rng'"),
+    (lambda a, m: m.pop("optim_settings"), r"lacks the setting 'optim_settings'"),
+    (lambda a, m: a.pop("best_params/b1"), r"lacks best_params/b1"),
+    (lambda a, m: a.pop("loss_history"), r"lacks a finite 1-D float array loss_history"),
+    (lambda a, m: _set(m, "iteration", 3), r"has iteration=3 after 2 epochs; at 7 updates per epoch that must be 14"),
+    (lambda a, m: _set(m, "best_val_acc", 1.5), r"has best_val_acc=1.5, but the best of its val_acc_history is"),
+    (lambda a, m: _set(a, "optim/W1/m", a["optim/W1/m"][:3]), r"has optimizer state for 'W1' that the update rule refuses: adam: config\['m'\] must be an array of w's shape"),
+    (lambda a, m: m["optim_settings"].__setitem__("W1", None), r"lacks a valid optimizer setting or base learning rate for 'W1'"),
+    (lambda a, m: _set(m, "eval_rng", {"bit_generator": "PCG64", "state": "x"}), r"has an invalid generator state 'eval_rng'"),
+])
+def test_damaged_or_inconsistent_checkpoints_are_refused_naming_file_and_entry(tmp_path, change, message):
+    """Each corruption is a ValueError naming the file and the entry, and leaves the Solver untouched."""
+    path = _tampered(tmp_path, change)
+    solver = _solver(load_digits(flatten=True), num_epochs=2)
+    before = {k: v.copy() for k, v in solver.model.params.items()}
+    with pytest.raises(ValueError, match=rf"Solver.load_checkpoint: .*bad.npz {message}") as info:
+        solver.load_checkpoint(path)
+    assert not isinstance(info.value, CheckpointMismatch)
+    assert solver.epoch == 0 and all(np.array_equal(before[k], v) for k, v in solver.model.params.items())
+
+
+def test_flipped_byte_and_huge_member_header_are_value_errors_naming_the_file(digits, tmp_path):
+    """A bad CRC and a member declaring a (1e6, 1e6) array are refused without allocating, naming the member."""
+    import zipfile
+
+    solver = _solver(digits, num_epochs=1).train()
+    path = solver.save_checkpoint(tmp_path / "ck.npz")
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("optim/W2/m.npy")
+    raw[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # a byte of the array data
+    (tmp_path / "flipped.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"Solver.load_checkpoint: .*flipped.npz is damaged or not a "
+                                         r"chainrule-checkpoint file .*Bad CRC-32 for file 'optim/W2/m.npy'"):
+        solver.load_checkpoint(tmp_path / "flipped.npz")
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                      "shape": (1000000, 1000000)})
+        archive.writestr("params/W1.npy", header.getvalue() + b"\0" * 64)  # the header starts with the magic
+    with pytest.raises(ValueError, match=r"huge.npz is damaged: member 'params/W1.npy' declares shape "
+                                         r"\(1000000, 1000000\) float64 \(8000000000000 bytes\) but holds 64 bytes"):
+        solver.load_checkpoint(tmp_path / "huge.npz")
+
+
+def test_checkpoint_folder_is_checked_when_built_and_created_when_training(digits, tmp_path, monkeypatch):
+    """checkpoint_name under a missing folder works (train() makes it); under a file it is refused at once."""
+    monkeypatch.chdir(tmp_path)
+    solver = _solver(digits, num_epochs=1, checkpoint_name="runs/x")
+    assert not (tmp_path / "runs").exists()
+    solver.train()
+    assert os.listdir(tmp_path / "runs") == ["x_epoch_1.npz"]
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"Solver: checkpoint_name 'afile/x' cannot be written: afile is a file, "
+                                         r"not a folder"):
+        _solver(digits, checkpoint_name="afile/x")
+
+
+def test_best_epoch_names_the_epoch_of_the_kept_parameters(digits, tmp_path):
+    """best_epoch is the first epoch reaching best_val_acc, in training and after resuming."""
+    solver = _solver(digits, num_epochs=4, checkpoint_name=str(tmp_path / "run")).train()
+    assert solver.val_acc_history[solver.best_epoch] == solver.best_val_acc
+    assert solver.best_epoch == solver.val_acc_history.index(max(solver.val_acc_history))
+    resumed = _solver(digits, num_epochs=4).load_checkpoint(tmp_path / "run_epoch_4.npz")
+    assert resumed.best_epoch == solver.best_epoch
 
 
 @pytest.mark.parametrize("options, error, message", [
