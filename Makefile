@@ -1,61 +1,78 @@
-# chainrule: `make test` and `make train` each create .venv on first use.
+# chainrule: every target creates .venv on first use and installs what it needs, one stamp per level:
+# runtime (numpy, scipy, matplotlib) for train and the tools, + test extras for test and grading,
+# + notebooks extras (JupyterLab) for notebook. A level reinstalls when the package metadata changes.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+STAMP_RUNTIME   := $(VENV)/.installed-runtime
+STAMP_TEST      := $(VENV)/.installed-test
+STAMP_NOTEBOOKS := $(VENV)/.installed-notebooks
 
-.PHONY: test test-quick train bench gradcheck download release grade autograder-zip venv clean
+.PHONY: test test-quick train bench gradcheck download release grade autograder-zip notebook venv clean
 
-test: $(STAMP)
+test: $(STAMP_TEST)
 	$(PY) -m pytest
 
 # Under a minute: everything but the end-to-end grading, notebook, benchmark and training-command runs.
-test-quick: $(STAMP)
+test-quick: $(STAMP_TEST)
 	$(PY) -m pytest -q -m "not grading and not notebooks and not bench and not cli"
 
 # The main job: train a FullyConnectedNet on the shipped digits set (python -m solver --help).
-train: $(STAMP)
+train: $(STAMP_RUNTIME)
 	$(PY) -m solver $(ARGS)
 
 # The performance suite against PyTorch CPU when torch is installed (e.g. .venv/bin/pip install torch==2.13.0);
-# without it, our figures alone. Writes runs/bench/report.md and ratios.png; never fails on a slow figure.
+# without it, our figures alone. Writes runs/bench/report.md and ratios.png, and rewrites docs/performance.md
+# from the same report (not on a --quick run); never fails on a slow figure. make bench [ARGS="--repeats 5"]
 # Focused benchmarks: python -m benchmarks.{train_epoch,batchnorm,conv,gradcheck,grading}
-bench: $(STAMP)
-	$(PY) -m benchmarks $(ARGS)
+bench: $(STAMP_RUNTIME)
+	$(PY) -m benchmarks $(if $(findstring --quick,$(ARGS)),,--docs docs/performance.md) $(ARGS)
 
 # Check every registered layer and net against centered differences: make gradcheck [ARGS="--mode full"]
-gradcheck: $(STAMP)
+gradcheck: $(STAMP_RUNTIME)
 	$(PY) -m gradcheck $(ARGS)
 
 # Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...]
 DATASET ?= cifar10
-download: $(STAMP)
+download: $(STAMP_RUNTIME)
 	$(PY) -m data.download $(DATASET) $(if $(DIR),--dir $(DIR))
 
 # The student version: make release OUT=../student [ARGS=--force]
 OUT ?= student
-release: $(STAMP)
+release: $(STAMP_RUNTIME)
 	$(PY) -m grading release $(OUT) $(ARGS)
 
-# Grade a submission: make grade SUBMISSION=path [RESULTS=results.json]
-grade: $(STAMP)
+# Grade a submission (the grader runs pytest): make grade SUBMISSION=path [RESULTS=results.json]
+grade: $(STAMP_TEST)
 	@test -n "$(SUBMISSION)" || { echo "make grade: set SUBMISSION=path/to/submission"; exit 2; }
 	$(PY) -m grading grade $(SUBMISSION) $(if $(RESULTS),--results $(RESULTS)) $(ARGS)
 
 # The Gradescope autograder: make autograder-zip [ZIP=autograder.zip]
 ZIP ?= autograder.zip
-autograder-zip: $(STAMP)
+autograder-zip: $(STAMP_TEST)
 	$(PY) -m grading autograder-zip $(ZIP)
 
-venv: $(STAMP)
+# JupyterLab on notebooks/, its python3 kernel being .venv's Python: make notebook [ARGS="--port 8889"]
+notebook: $(STAMP_NOTEBOOKS)
+	$(PY) -m jupyterlab --ServerApp.root_dir=notebooks $(ARGS)
 
-# Reinstall whenever the package metadata changes.
-$(STAMP): setup.cfg pyproject.toml
+venv: $(STAMP_RUNTIME)
+
+$(STAMP_RUNTIME): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "chainrule needs Python >= 3.10; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.X")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip; }
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_TEST): $(STAMP_RUNTIME)
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@
+
+# The kernelspec goes into .venv (found before a user-wide python3 kernel), so the notebooks run on .venv.
+$(STAMP_NOTEBOOKS): $(STAMP_RUNTIME)
+	$(PY) -m pip install --quiet -e '.[notebooks]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (chainrule .venv)"
+	touch $@
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -310,6 +310,8 @@ class WorkerProcess:
         if self.dead:
             return
         self.dead = True
+        if self.level != PROCESS_LEVEL and self._kill_namespace_first():
+            pass  # unshare reaped the namespace's first process, which reaped the rest as it died
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -325,6 +327,30 @@ class WorkerProcess:
         self._drain.join(timeout=5)
         shutil.rmtree(self.scratch, ignore_errors=True)
         _LIVE.discard(self)
+
+    def _kill_namespace_first(self) -> bool:
+        """Kill the PID namespace's first process while unshare still waits for it; True once unshare exited.
+
+        Killing unshare first would orphan that process to the machine's init, which may take its
+        time to reap it (and a zombie still shows the submission's name); this way unshare reaps it,
+        and the dying namespace reaps everything else inside it.
+        """
+        pid = self.process.pid
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as handle:
+                children = [int(c) for c in handle.read().split()]
+        except (OSError, ValueError):
+            return False
+        for child in children:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def output_text(self, start: int = 0) -> str:
         """What the worker printed from byte start on, up to the cap, with a note when more was cut."""

@@ -1,7 +1,7 @@
 """The fully connected (affine) layer: out = x w + b.
 
 Backward uses the matrix-multiply rule from the lecture, never the Jacobian (which for
-N = 64, D = M = 4096 would take about 256 GB):
+N = 64, D = M = 4096 would take 256 GiB in float32):
 
     dL/dx = dL/dout w^T      (N, M) @ (M, D) -> (N, D)
     dL/dw = x^T dL/dout      (D, N) @ (N, M) -> (D, M)

@@ -320,7 +320,17 @@ def _array_problem(arrays, key, like):
 
 
 def counters_problem(meta):
-    """What is wrong with a checkpoint's epoch counters on their own (see checkpoint_problem), or None."""
+    """What is wrong with a checkpoint's epoch counters on their own (see checkpoint_problem), or None.
+
+    Args:
+        meta: the checkpoint's settings dict (its meta.json).
+
+    Returns:
+        A phrase completing "the checkpoint ...", or None when the counters are usable.
+
+    Shape:
+        (no arrays)
+    """
     for key in ("num_epochs", "epoch", "iteration", "optim_settings", "base_lr", "rng", "eval_rng"):
         if key not in meta:
             return f"lacks the setting {key!r}"
