@@ -32,10 +32,10 @@ bench: $(STAMP_RUNTIME)
 gradcheck: $(STAMP_RUNTIME)
 	$(PY) -m gradcheck $(ARGS)
 
-# Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...]
+# Fetch and verify a dataset: make download DATASET=cifar10|mnist|fashion-mnist [DIR=...] [FORCE=1 to repair]
 DATASET ?= cifar10
 download: $(STAMP_RUNTIME)
-	$(PY) -m data.download $(DATASET) $(if $(DIR),--dir $(DIR))
+	$(PY) -m data.download $(DATASET) $(if $(DIR),--dir $(DIR)) $(if $(FORCE),--force)
 
 # The student version: make release OUT=../student [ARGS=--force]
 OUT ?= student

@@ -186,7 +186,6 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
     begin = time.monotonic()
     reference = load_reference(root / manifest.REFERENCE_DIR)
     limits = sandbox.Limits(memory_mb=memory_mb)
-    level = isolation or sandbox.isolation(limits)
     with tempfile.TemporaryDirectory(prefix="chainrule-grade-") as tmp:
         tmp = pathlib.Path(tmp)
         tree = tmp / "tree"
@@ -198,7 +197,9 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
             raise GradingError(f"grade: {exc}") from None
         ini = tmp / "pytest.ini"
         ini.write_text(PYTEST_INI.format(graded=graded_dir))
+        level, first = (isolation, None) if isolation else sandbox.isolation_with_worker(tree, limits)
         pool = sandbox.Pool(tree, level, limits)
+        pool.spare = first
         plugin = GraderPlugin(pool, timeout, reference, _standins())
         args = [str(graded_dir), "-c", str(ini), "--rootdir", str(graded_dir.parent), "--import-mode=importlib",
                 "-p", "no:terminal", "-p", "no:cacheprovider", "--assert=plain", "--continue-on-collection-errors"]

@@ -44,8 +44,23 @@ LEVELS = (ROOT_LEVEL, USERNS_LEVEL, PROCESS_LEVEL)
 ISOLATION_ENV = "CHAINRULE_GRADER_ISOLATION"
 NOBODY = 65534
 HERE = pathlib.Path(__file__).resolve().parent
-# Seconds a new worker may take to start Python and import numpy.
+# Seconds a new worker may take to start Python and import numpy ($CHAINRULE_GRADER_STARTUP_S overrides).
+STARTUP_ENV = "CHAINRULE_GRADER_STARTUP_S"
 STARTUP_S = 30.0
+
+
+def startup_seconds() -> float:
+    """STARTUP_S, or the positive number of seconds in $CHAINRULE_GRADER_STARTUP_S."""
+    text = os.environ.get(STARTUP_ENV)
+    if not text:
+        return STARTUP_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SandboxError(f"${STARTUP_ENV} must be a positive number of seconds, got {text!r}.")
+    return value
 
 LAUNCHER = r"""#!/bin/bash
 # Runs as (namespace) root inside fresh namespaces: builds the worker's root file system, then
@@ -294,7 +309,7 @@ class WorkerProcess:
         if self.ready:
             return
         try:
-            answer = self.channel.recv(timeout=max(0.0, STARTUP_S - (time.monotonic() - self.started)))
+            answer = self.channel.recv(timeout=max(0.0, startup_seconds() - (time.monotonic() - self.started)))
         except (TimeoutError, EOFError, ChannelError) as exc:
             self.kill()
             said = bytes(self.output).decode("utf-8", "replace").strip().splitlines()
@@ -416,6 +431,35 @@ def _probe(level: str, limits: Limits) -> str:
                 worker.kill()
 
 
+def isolation_with_worker(tree, limits: Limits) -> tuple[str, "WorkerProcess | None"]:
+    """(level, a ready worker over tree at that level or None): isolation() without a wasted probe.
+
+    When the level is not known yet, the probe is a real worker over tree, which the caller
+    keeps (a Pool's first spare) instead of starting another.
+    """
+    if os.environ.get(ISOLATION_ENV, "") or "level" in _DETECTED:
+        return isolation(limits), None
+    for candidate in _candidates():
+        worker = None
+        try:
+            worker = start_worker(tree, candidate, limits)
+            worker.wait_ready()
+        except (SandboxError, OSError):
+            if worker is not None:
+                worker.kill()
+            continue
+        _DETECTED["level"] = candidate
+        return candidate, worker
+    _DETECTED["level"] = PROCESS_LEVEL
+    return PROCESS_LEVEL, None
+
+
+def _candidates() -> list[str]:
+    if sys.platform.startswith("linux") and all(shutil.which(t) for t in ("unshare", "setpriv", "chroot", "mount")):
+        return [ROOT_LEVEL] if os.geteuid() == 0 else [USERNS_LEVEL]
+    return []
+
+
 def isolation(limits: Limits | None = None) -> str:
     """The strongest level that starts on this machine (or $CHAINRULE_GRADER_ISOLATION if set)."""
     wanted = os.environ.get(ISOLATION_ENV, "")
@@ -426,11 +470,8 @@ def isolation(limits: Limits | None = None) -> str:
     if "level" in _DETECTED:
         return _DETECTED["level"]
     limits = limits or Limits()
-    candidates = []
-    if sys.platform.startswith("linux") and all(shutil.which(t) for t in ("unshare", "setpriv", "chroot", "mount")):
-        candidates = [ROOT_LEVEL] if os.geteuid() == 0 else [USERNS_LEVEL]
     level = PROCESS_LEVEL
-    for candidate in candidates:
+    for candidate in _candidates():
         if not _probe(candidate, limits):
             level = candidate
             break

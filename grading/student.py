@@ -110,7 +110,7 @@ class RemoteStudent:
         self.standins: dict = {}
         self.worker = worker  # a worker shared with earlier tests of the same file, or None
         self.output_start = len(worker.output) if worker is not None else 0
-        self.tainted = False  # stand-ins installed, a hang, a crash or garbage: the worker is not handed on
+        self.tainted = False  # a hang, a crash or garbage: the worker is not handed on
         self.objects: dict[int, object] = {}
         self.callbacks = 0
         self.errors: list[SubmissionRaised] = []
@@ -118,6 +118,12 @@ class RemoteStudent:
 
     # -- the worker
     def _worker(self):
+        # A worker handed on from the previous test serves this one only with the same stand-ins
+        # installed (none, or the same names): stand-ins cannot be taken out of a worker.
+        if (self.worker is not None and not self.worker.dead and self._installed(self.worker)
+                and self._installed(self.worker) != sorted(self.standins)):
+            self.worker.kill()
+            self.worker = None
         if self.worker is None or self.worker.dead:
             self.worker = self.pool.take()
             self.output_start = 0
@@ -125,9 +131,14 @@ class RemoteStudent:
                 self.worker.wait_ready()
             except SandboxError as exc:
                 raise SubmissionCrashed(f"the sandbox could not start the submission's process: {exc}") from None
-            if self.standins:
-                self._request({"op": "standins", "names": sorted(self.standins)}, "installing stand-in layers")
+        if self.standins and self._installed(self.worker) != sorted(self.standins):
+            self.worker.standins = sorted(self.standins)  # before the request, which comes back here
+            self._request({"op": "standins", "names": sorted(self.standins)}, "installing stand-in layers")
         return self.worker
+
+    @staticmethod
+    def _installed(worker) -> list:
+        return getattr(worker, "standins", [])
 
     def close(self, keep: bool = False):
         """End this test's use of the worker, keeping what it printed during the test.
@@ -292,11 +303,7 @@ class RemoteStudent:
         if unknown:
             raise ValueError(f"use_standins: no stand-ins {unknown}; there are {sorted(self.available_standins)}.")
         self.standins = {n: self.available_standins[n] for n in names}
-        self.tainted = True  # a worker with stand-ins installed serves no other test
-        if self.worker is not None and not self.worker.dead:
-            self._request({"op": "standins", "names": sorted(self.standins)}, "installing stand-in layers")
-        else:
-            self._worker()
+        self._worker()
 
 
 class RemoteModel:

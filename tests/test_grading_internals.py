@@ -295,3 +295,15 @@ def test_isolation_is_described_for_every_level():
     """Each level has its one-sentence description for results.json, naming the level."""
     for level in sandbox.LEVELS:
         assert sandbox.describe(level).startswith(f"Isolation: {level.replace('userns', 'user namespace')}")
+
+
+def test_startup_limit_follows_the_environment_and_refuses_nonsense(monkeypatch):
+    """$CHAINRULE_GRADER_STARTUP_S overrides the 30 s a worker may take to start; a non-positive value is refused."""
+    monkeypatch.delenv(sandbox.STARTUP_ENV, raising=False)
+    assert sandbox.startup_seconds() == sandbox.STARTUP_S == 30.0
+    monkeypatch.setenv(sandbox.STARTUP_ENV, "4")
+    assert sandbox.startup_seconds() == 4.0
+    for bad in ("0", "-1", "soon"):
+        monkeypatch.setenv(sandbox.STARTUP_ENV, bad)
+        with pytest.raises(sandbox.SandboxError, match="CHAINRULE_GRADER_STARTUP_S must be a positive number"):
+            sandbox.startup_seconds()
