@@ -185,6 +185,8 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
     graded_dir = root / manifest.GRADED_TESTS_DIR
     begin = time.monotonic()
     reference = load_reference(root / manifest.REFERENCE_DIR)
+    # Read before any worker exists (at the process level a worker could edit these files).
+    hidden = {f"graded_tests/{path.name}": hidden_test_names(path) for path in sorted(graded_dir.glob("test_*.py"))}
     limits = sandbox.Limits(memory_mb=memory_mb)
     with tempfile.TemporaryDirectory(prefix="chainrule-grade-") as tmp:
         tmp = pathlib.Path(tmp)
@@ -222,16 +224,13 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
                  if isinstance(i["points"], bool) or not isinstance(i["points"], (int, float)) or i["points"] <= 0]
     if unpointed:
         raise GradingError(f"grade: graded tests without a positive @pytest.mark.points(n): {unpointed}")
-    hidden: dict[str, set[str]] = {}
     tests: dict[str, GradedTest] = {}
     for item in plugin.items:
         file = item["nodeid"].partition("::")[0]
-        if file not in hidden:
-            hidden[file] = hidden_test_names(graded_dir.parent / file)
         key = f"{file}::{item['function']}"
         if key not in tests:
             tests[key] = GradedTest(name=key.removeprefix("graded_tests/"), file=file,
-                                    points=float(item["points"]), hidden=item["function"] in hidden[file])
+                                    points=float(item["points"]), hidden=item["function"] in hidden.get(file, set()))
         nodeid = item["nodeid"]
         tests[key].cases[nodeid] = plugin.outcomes.get(nodeid, "not run: the grader stopped before this test")
         if nodeid in plugin.outputs:

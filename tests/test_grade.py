@@ -164,32 +164,20 @@ def test_values_are_compared_as_float64_arrays_so_always_equal_objects_gain_noth
                          "test_layers.py::test_relu_matches_reference"}
 
 
-def test_infinite_loop_is_stopped_and_the_rest_graded(solved, tmp_path):
-    """A function that never returns costs its own tests only, each reported as timed out."""
-    edit(solved / "solver/optim.py", '    config = _start("adam", w, dw, config,',
-         '    while True:\n        pass\n    config = _start("adam", w, dw, config,')
-    results = grade_cli(solved, tmp_path / "results.json", "--timeout", SHORT_TIMEOUT_S)
-    lost = failed_tests(results)
-    assert set(lost) == {"test_optim.py::test_adam_first_step_has_size_learning_rate",
-                         "test_optim.py::test_update_rules_match_reference_over_five_steps"}
-    assert results["score"] == FULL - 2
-    outputs = " ".join(t["output"] for t in results["tests"] if t["status"] == "failed")
-    assert "solver.optim.adam: timed out; the test's calls ran past its limit of 3 s" in outputs
-
-
-def test_loop_that_ignores_signals_is_killed_and_the_rest_graded(solved, tmp_path):
-    """Code that ignores SIGALRM, SIGTERM and SIGINT is still stopped; the remaining tests run in a new worker."""
+def test_infinite_loop_that_ignores_signals_is_killed_and_the_rest_graded(solved, tmp_path):
+    """A loop that never returns and ignores SIGALRM, SIGTERM and SIGINT costs only its own tests, each
+    reported as timed out; the remaining tests run in a new worker, well within the time bound."""
     edit(solved / "solver/optim.py", '    config = _start("adam", w, dw, config,',
          '    import signal\n    for s in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT):\n'
          '        signal.signal(s, signal.SIG_IGN)\n    while True:\n        pass\n'
          '    config = _start("adam", w, dw, config,')
     started = time.monotonic()
-    result = grade(solved, timeout=SHORT_TIMEOUT_S)
-    failed = {t.name: t.cases for t in result.tests if t.status != "passed"}
-    assert set(failed) == {"test_optim.py::test_adam_first_step_has_size_learning_rate",
-                           "test_optim.py::test_update_rules_match_reference_over_five_steps"}
-    assert result.score == FULL - 2
-    assert "solver.optim.adam: timed out; the test's calls ran past its limit of 3 s" in str(failed)
+    results = grade_cli(solved, tmp_path / "results.json", "--timeout", SHORT_TIMEOUT_S)
+    assert failed_tests(results) == {"test_optim.py::test_adam_first_step_has_size_learning_rate": 1.0,
+                                     "test_optim.py::test_update_rules_match_reference_over_five_steps": 1.0}
+    assert results["score"] == FULL - 2
+    outputs = " ".join(t["output"] for t in results["tests"] if t["status"] == "failed")
+    assert outputs.count("solver.optim.adam: timed out; the test's calls ran past its limit of 3 s") == 2
     assert time.monotonic() - started < SHORT_TIMEOUT_S * TESTS + 60
 
 

@@ -1,9 +1,10 @@
 """Tests of the package itself: public names, docstrings, metadata, pytest markers, the Makefile and the docs."""
 
 import configparser
-import re
 import inspect
+import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -153,8 +154,10 @@ def test_grading_marker_example_is_an_excerpt_of_affine_py():
 
 
 def _make_dry_run(target, venv):
-    proc = subprocess.run(["make", "-n", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    # Under `make test` the outer make's settings would make this one print "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    proc = subprocess.run(["make", "--no-print-directory", "-n", target, f"VENV={venv}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
