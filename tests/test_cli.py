@@ -179,12 +179,23 @@ def test_missing_dataset_exits_1_with_the_download_command(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file() and not os.environ.get("CI"),
-                    reason="apt-get install dataset-fashion-mnist to train on the real Fashion-MNIST")
-def test_fashion_mnist_training_reaches_85_percent_in_two_minutes(tmp_path):
+needs_fashion = pytest.mark.skipif(
+    not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file() and not os.environ.get("CI"),
+    reason="apt-get install dataset-fashion-mnist to train on the real Fashion-MNIST")
+
+
+@pytest.fixture(scope="module")
+def fashion_fc(tmp_path_factory):
+    """metrics.json of one `python -m solver --dataset fashion-mnist` run with its defaults (shared by two tests)."""
+    out = tmp_path_factory.mktemp("fashion") / "fc"
+    run("--dataset", "fashion-mnist", "--out", out, "--quiet")
+    return json.loads((out / "metrics.json").read_text())
+
+
+@needs_fashion
+def test_fashion_mnist_training_reaches_85_percent_in_two_minutes(fashion_fc):
     """`python -m solver --dataset fashion-mnist` with its defaults: >= 85% test accuracy, < 120 s."""
-    run("--dataset", "fashion-mnist", "--out", tmp_path, "--quiet")
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = fashion_fc
     assert metrics["test_acc"] >= 0.85, metrics["test_acc"]
     assert metrics["train_seconds"] < 120
 
@@ -210,13 +221,11 @@ def test_cnn_model_trains_on_digits_and_refuses_points(tmp_path):
     assert proc.returncode == 2 and "--model cnn needs images" in proc.stderr
 
 
-@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file() and not os.environ.get("CI"),
-                    reason="apt-get install dataset-fashion-mnist to train on the real Fashion-MNIST")
-def test_cnn_beats_the_fully_connected_net_on_fashion_mnist(tmp_path):
+@needs_fashion
+def test_cnn_beats_the_fully_connected_net_on_fashion_mnist(fashion_fc, tmp_path):
     """With their defaults, --model cnn reaches a higher Fashion-MNIST test accuracy than --model fc."""
-    run("--dataset", "fashion-mnist", "--out", tmp_path / "fc", "--quiet")
     run("--dataset", "fashion-mnist", "--model", "cnn", "--out", tmp_path / "cnn", "--quiet")
-    fc = json.loads((tmp_path / "fc" / "metrics.json").read_text())
+    fc = fashion_fc
     cnn = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
     assert cnn["test_acc"] > fc["test_acc"], (cnn["test_acc"], fc["test_acc"])
 
