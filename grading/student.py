@@ -113,7 +113,6 @@ class RemoteStudent:
         self.tainted = False  # a hang, a crash or garbage: the worker is not handed on
         self.objects: dict[int, object] = {}
         self.callbacks = 0
-        self.errors: list[SubmissionRaised] = []
         self.outputs: list[str] = []
 
     # -- the worker
@@ -258,7 +257,6 @@ class RemoteStudent:
             if not answer["ok"]:
                 error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
                 raised = SubmissionRaised(what, error)
-                self.errors.append(raised)
                 raise raised  # an exception leaves the worker sound: it serves the file's next test
             return answer
 

@@ -4,7 +4,6 @@ sandbox, the trusted side's student handle."""
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import socket
 import struct
 import time
