@@ -8,7 +8,7 @@ affine, losses, normalization (batchnorm, layernorm), dropout, conv, pooling, sp
 (spatial batchnorm, groupnorm), sandwich. Every name is also importable from here, as in the course code:
 ``from layers import affine_forward``.
 
-Policies shared by every layer (enforced by the checks in layers/_validate.py, whose docstring
+Policies shared by every layer (enforced by the checks in layers/validate.py, whose docstring
 gives the reasons):
 
 - dtypes: float32 and float64 only; float16 (and longdouble) inputs are refused at the boundary

@@ -5,7 +5,7 @@ gradient is the upstream gradient times the local derivative, element by element
 
 Every function takes a Python number or a float32 or float64 numpy array of any shape S and
 returns values of that shape and dtype (a 0-d result comes back as a numpy scalar). Each cache
-is a tagged tuple (layers._validate.cache_type) that never shares memory with the output, so
+is a tagged tuple (layers.validate.cache_type) that never shares memory with the output, so
 editing ``out`` in place leaves backward unchanged.
 
 Shape letters: S is any shape.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from layers._validate import (
+from layers.validate import (
     cache_type,
     check_cache,
     float_operands,

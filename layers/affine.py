@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from layers._validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+from layers.validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
 
 AffineCache = cache_type("affine_forward", "x w")
 

@@ -29,7 +29,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+from layers.validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
            "conv_output_size", "CHUNK_BYTES", "CACHE_BYTES", "STACKED_MIN_K"]

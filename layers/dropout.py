@@ -27,7 +27,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import cache_type, check_cache, float_array, real_number, returns_cache, upstream
+from layers.validate import cache_type, check_cache, float_array, real_number, returns_cache, upstream
 
 __all__ = ["dropout_forward", "dropout_backward"]
 

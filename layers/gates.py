@@ -15,7 +15,7 @@ numpy broadcasting; each gradient is then summed back to its own input's shape, 
 input that was broadcast was used once per copy (the copy gate's rule again). Python numbers
 (and numpy integer scalars) take the dtype of the array operands; array operands and numpy
 floating scalars must share one dtype, float32 or float64. Each cache is a tagged tuple
-(layers._validate.cache_type).
+(layers.validate.cache_type).
 
 Shape letters: S, S_x, S_y stand for any shapes that broadcast together.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import cache_type, check_cache, float_operands, returns_cache, scalar_if_0d, upstream
+from layers.validate import cache_type, check_cache, float_operands, returns_cache, scalar_if_0d, upstream
 
 AddCache = cache_type("add_forward", "x_shape y_shape dtype")
 MultiplyCache = cache_type("multiply_forward", "x y")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import float_array, labels, real_number
+from layers.validate import float_array, labels, real_number
 
 
 def _check_scores_and_labels(fn: str, x, y):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import cache_type, check_cache, float_array, param_array, real_number, returns_cache, upstream
+from layers.validate import cache_type, check_cache, float_array, param_array, real_number, returns_cache, upstream
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
            "layernorm_backward"]

@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import cache_type, check_cache, float_array, returns_cache, upstream
+from layers.validate import cache_type, check_cache, float_array, returns_cache, upstream
 from layers.conv import conv_output_size
 
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive", "max_pool_forward_fast", "max_pool_backward_fast"]

@@ -1,7 +1,7 @@
 """Composite ("sandwich") layers: common chains of layers as one forward/backward pair.
 
 A sandwich's backward pass is the chain rule applied to its parts in reverse order; its cache
-is the tuple of its parts' caches, tagged like every cache (layers._validate.cache_type).
+is the tuple of its parts' caches, tagged like every cache (layers.validate.cache_type).
 
 Shape letters: N batch, D features in, M features out; for the convolutional ones C channels,
 H W image, F filters, H' W' after the convolution, H'' W'' after the pooling.
@@ -9,7 +9,7 @@ H W image, F filters, H' W' after the convolution, H'' W'' after the pooling.
 
 from __future__ import annotations
 
-from layers._validate import cache_type, check_cache, returns_cache
+from layers.validate import cache_type, check_cache, returns_cache
 from layers.activations import relu_backward, relu_forward
 from layers.affine import affine_backward, affine_forward
 from layers.conv import conv_backward_fast, conv_forward_fast

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+from layers.validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
 from layers.normalization import _normalize, bn_settings, ignored_mode, normalized_input_grad, positive_eps
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",

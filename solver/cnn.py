@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, softmax_loss
-from layers._validate import labels, real_number
+from layers.validate import labels, real_number
 from layers.sandwich import conv_relu_pool_backward, conv_relu_pool_forward
 from solver.nets import FLOAT_DTYPES, check_seed, init_scale, normal_draws
 

@@ -41,7 +41,7 @@ from layers import (
     dropout_forward,
     softmax_loss,
 )
-from layers._validate import labels, real_number
+from layers.validate import labels, real_number
 from layers.sandwich import NORMALIZATIONS
 
 __all__ = ["FullyConnectedNet", "TwoLayerNet"]

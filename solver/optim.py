@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, real_number
+from layers.validate import float_array, real_number
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "UPDATE_RULES", "get_update_rule"]
 

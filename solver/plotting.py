@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from layers._validate import float_array, real_number
+from layers.validate import float_array, real_number
 from solver.checkpoint import atomic_write
 
 __all__ = ["plot_history", "visualize_grid"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from layers._validate import real_number
+from layers.validate import real_number
 
 __all__ = ["Schedule", "ConstantSchedule", "StepSchedule", "CosineSchedule", "LinearSchedule",
            "InverseSqrtSchedule", "SCHEDULES", "make_schedule"]

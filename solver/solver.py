@@ -40,7 +40,7 @@ import pathlib
 
 import numpy as np
 
-from layers._validate import labels, real_number
+from layers.validate import labels, real_number
 from solver.checkpoint import (AtLeast, CheckpointMismatch, checkpoint_problem, counters_problem, folder_problem,
                                read_npz, settings_differences, write_npz)
 from solver.optim import get_update_rule

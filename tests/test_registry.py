@@ -272,7 +272,7 @@ def test_every_forward_refuses_float16(case):
 
 def test_a_forward_whose_cache_has_the_wrong_length_is_told_the_fields():
     """returns_cache refuses a cache tuple of another length, naming the forward and the fields it must hold."""
-    from layers._validate import cache_type, returns_cache
+    from layers.validate import cache_type, returns_cache
 
     kind = cache_type("thing_forward", "mask dtype")
     thing_forward = returns_cache(kind)(lambda x: (x, (x,)))

@@ -1,6 +1,6 @@
 """Argument checks shared by the assignment-1 classifiers (kNN, linear SVM, softmax).
 
-They add what layers/_validate.py has no need for: a data matrix with a hint to flatten
+They add what layers/validate.py has no need for: a data matrix with a hint to flatten
 images, labels without a known class count, and integer counts. Messages name the
 function, the argument, what was expected and what was received.
 
@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import float_array, real_number
+from layers.validate import float_array, real_number
 
 
 def data_matrix(fn: str, name: str, X, *, dtype=None, features=None) -> np.ndarray:

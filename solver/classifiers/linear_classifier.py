@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers._validate import real_number
+from layers.validate import real_number
 from solver.classifiers._checks import class_labels, count, data_matrix, not_empty
 from solver.classifiers.linear_svm import svm_loss_vectorized
 from solver.classifiers.softmax import softmax_loss_vectorized
