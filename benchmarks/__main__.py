@@ -36,6 +36,7 @@ import numpy as np
 from benchmarks.common import configure, load_torch, median_per_call, torch_mlp
 from benchmarks.train_epoch import torch_epoch
 from benchmarks.layers import CASES, QUICK_CASES, matmul_peak_gflops, time_case
+from data.files import atomic_write, write_atomically
 
 GEMM_PEAK_FRACTION_TARGET = 0.70
 NET_STEP_TARGET = 1.0
@@ -199,10 +200,11 @@ def bar_chart(chart, path):
     ax.invert_yaxis()
     ax.set_xlabel("ours / PyTorch CPU time (fwd+bwd); black tick: target; green met, red missed")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, dpi=100, format="png")
+    finally:
+        plt.close(fig)
 
 
 # The first lines of docs/performance.md: the page is rewritten whole by every `make bench`.
@@ -230,9 +232,6 @@ def machine_summary():
 
     Returns:
         str.
-
-    Shape:
-        (no arrays)
     """
     cpu = platform.processor() or platform.machine()
     try:
@@ -257,9 +256,6 @@ def flag_table(parser):
 
     Returns:
         str, one row per option (help aside).
-
-    Shape:
-        (no arrays)
     """
     rows = ["| `python -m benchmarks` flag | default | meaning |", "| --- | --- | --- |"]
     for action in parser._actions:
@@ -289,9 +285,6 @@ def docs_page(report, *, machine, date, command, flags, quick=False):
 
     Returns:
         str, ending with a newline.
-
-    Shape:
-        (no arrays)
     """
     body = report.split("\n", 1)[1].strip("\n")
     note = " A `--quick` run: tiny sizes and one repeat, so the figures measure nothing." if quick else ""
@@ -301,33 +294,11 @@ def docs_page(report, *, machine, date, command, flags, quick=False):
         DOCS_INTRO, "", flags, "", body, ""])
 
 
-def write_atomic(path, text):
-    """Write text to path through a temporary file in its folder, so a reader never sees half a page.
-
-    Args:
-        path: pathlib.Path; its folder is created if missing.
-        text: str.
-
-    Returns:
-        None.
-
-    Shape:
-        (no arrays)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def build_parser():
     """The argument parser of ``python -m benchmarks``.
 
     Returns:
         An argparse.ArgumentParser.
-
-    Shape:
-        (no arrays)
     """
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite runs, measures nothing")
@@ -399,15 +370,15 @@ def main(argv=None) -> int:
         "",
     ])
     report_path = out / "report.md"
-    write_atomic(report_path, report)
+    write_atomically(report_path, report, parents=True)
     if chart:
         bar_chart(chart, out / "ratios.png")
     print(report)
     print(f"wrote {report_path}" + (f" and {out / 'ratios.png'}" if chart else " (no chart without PyTorch)"))
     if args.docs is not None:
         command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
-        write_atomic(args.docs, docs_page(report, machine=machine_summary(), date=datetime.date.today().isoformat(),
-                                          command=command, flags=flag_table(parser), quick=args.quick))
+        write_atomically(args.docs, docs_page(report, machine=machine_summary(), date=datetime.date.today().isoformat(),
+                                              command=command, flags=flag_table(parser), quick=args.quick), parents=True)
         print(f"wrote {args.docs}")
     return 0
 

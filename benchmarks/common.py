@@ -13,6 +13,8 @@ import math
 import statistics
 import time
 
+from layers.validate import integer
+
 __all__ = ["set_threads", "configure", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "torch_mlp", "SETTLE_SECONDS"]
 
 # Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
@@ -62,8 +64,7 @@ def set_threads(threads, torch=None):
         dict with "blas": the thread counts the OpenBLAS libraries report afterwards (empty when
         none was found, e.g. off Linux or with another BLAS), and "torch": torch's count or None.
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"set_threads: threads must be an int >= 1, got {threads!r}.")
+    threads = integer("set_threads", "threads", threads, low=1)
     counts = []
     for path in blas_libraries():
         lib = ctypes.CDLL(path)
@@ -111,8 +112,7 @@ def median_interleaved(fns, repeats):
     Returns:
         dict name -> median seconds.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"median_interleaved: repeats must be an int >= 1, got {repeats!r}.")
+    repeats = integer("median_interleaved", "repeats", repeats, low=1)
     for fn in fns.values():
         fn()
     times = {k: [] for k in fns}

@@ -24,7 +24,8 @@ import tempfile
 import time
 
 from grading import manifest, sandbox
-from grading.grade import grade, load_reference, source_root
+from data.files import project_root
+from grading.grade import grade, load_reference
 from grading.student import RemoteStudent
 
 # The issue's target: grading one submission stays near the 6 s the unisolated grader took.
@@ -35,11 +36,11 @@ def reference_submission(folder: pathlib.Path) -> pathlib.Path:
     """A student release with the reference solution's files put back."""
     out = folder / "submission"
     done = subprocess.run([sys.executable, "-m", "grading", "release", str(out)], capture_output=True, text=True,
-                          cwd=source_root())
+                          cwd=project_root())
     if done.returncode != 0:
         raise RuntimeError(f"release failed: {done.stderr.strip()}")
     for rel in manifest.STUDENT_FILES:
-        shutil.copyfile(source_root() / rel, out / rel)
+        shutil.copyfile(project_root() / rel, out / rel)
     return out
 
 
@@ -47,7 +48,7 @@ class _InProcess:
     """Stands where the grader plugin stands, but hands out the library itself: the no-isolation floor."""
 
     def __init__(self, reference):
-        sys.path.insert(0, str(source_root() / manifest.GRADED_TESTS_DIR))
+        sys.path.insert(0, str(project_root() / manifest.GRADED_TESTS_DIR))
         from grading_checks import LocalStudent
 
         self.student, self.reference, self.failed, self.passed = LocalStudent(), reference, 0, 0
@@ -73,12 +74,12 @@ def in_process_seconds() -> tuple[float, int, int]:
     """(seconds, passed, failed) for every graded test run here against the reference library."""
     import pytest
 
-    plugin = _InProcess(load_reference(source_root() / manifest.REFERENCE_DIR))
+    plugin = _InProcess(load_reference(project_root() / manifest.REFERENCE_DIR))
     with tempfile.TemporaryDirectory() as tmp:
         ini = pathlib.Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
         started = time.perf_counter()
-        pytest.main([str(source_root() / manifest.GRADED_TESTS_DIR), "-c", str(ini), "-p", "no:terminal",
+        pytest.main([str(project_root() / manifest.GRADED_TESTS_DIR), "-c", str(ini), "-p", "no:terminal",
                      "-p", "no:cacheprovider", "--import-mode=importlib"], plugins=[plugin])
         return time.perf_counter() - started, plugin.passed, plugin.failed
 

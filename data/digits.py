@@ -11,6 +11,8 @@ import pathlib
 
 import numpy as np
 
+from layers.validate import integer
+
 __all__ = ["DIGITS_PATH", "DIGITS_SHA256", "load_digits", "make_spiral"]
 
 DIGITS_PATH = pathlib.Path(__file__).with_name("digits.csv.gz")
@@ -18,12 +20,6 @@ DIGITS_PATH = pathlib.Path(__file__).with_name("digits.csv.gz")
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 DIGITS_SAMPLES = 1797
 DIGITS_MAX_PIXEL = 16
-
-
-def _count(fn: str, name: str, value, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{fn}: {name} must be an int >= {low}, got {value!r}.")
-    return int(value)
 
 
 def _read_digits(path: pathlib.Path):
@@ -68,8 +64,8 @@ def load_digits(num_validation=180, num_test=360, seed=0, dtype=np.float32, subt
         mean_image: (1, 8, 8), or (64,) with flatten
     """
     fn = "load_digits"
-    num_validation = _count(fn, "num_validation", num_validation)
-    num_test = _count(fn, "num_test", num_test)
+    num_validation = integer(fn, "num_validation", num_validation, low=0)
+    num_test = integer(fn, "num_test", num_test, low=0)
     if num_validation + num_test >= DIGITS_SAMPLES:
         raise ValueError(f"{fn}: num_validation + num_test = {num_validation + num_test} leaves no training "
                          f"samples out of {DIGITS_SAMPLES}.")
@@ -111,8 +107,8 @@ def make_spiral(num_per_class=100, num_classes=3, noise=0.2, seed=None, dtype=np
         y: (N,)
     """
     fn = "make_spiral"
-    K = _count(fn, "num_per_class", num_per_class, low=2)
-    C = _count(fn, "num_classes", num_classes, low=2)
+    K = integer(fn, "num_per_class", num_per_class, low=2)
+    C = integer(fn, "num_classes", num_classes, low=2)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"{fn}: noise must be a finite number >= 0, got {noise!r}.")
     rng = np.random.default_rng(seed)

@@ -213,9 +213,6 @@ def check_installed(folder, spec):
         (missing, damaged): the expected files that are absent, and (name, MD5 on disk,
         published MD5) for each that fails its checksum. Files without a known checksum are
         only required to exist.
-
-    Shape:
-        (no arrays)
     """
     missing = [name for name in spec.expected if not (folder / name).is_file()]
     damaged = []
@@ -245,9 +242,6 @@ def download_dataset(name, directory=None, *, spec=None, mirror=None, quiet=Fals
 
     Returns:
         (folder, fetched): the dataset's folder, and False if it was already present and intact.
-
-    Shape:
-        (no arrays)
     """
     fn = "download_dataset"
     if spec is None:

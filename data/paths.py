@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pathlib
 
+from layers.validate import integer
+
 __all__ = ["data_dir", "missing_dataset", "damaged_dataset", "split_sizes"]
 
 # Overrides the default folder for downloaded datasets.
@@ -14,14 +16,8 @@ DATA_DIR_VARIABLE = "CHAINRULE_DATA"
 def data_dir():
     """The folder that holds downloaded datasets: $CHAINRULE_DATA, else ~/.cache/chainrule.
 
-    Args:
-        (none)
-
     Returns:
         A pathlib.Path (it may not exist yet).
-
-    Shape:
-        (no arrays)
     """
     configured = os.environ.get(DATA_DIR_VARIABLE)
     return pathlib.Path(configured).expanduser() if configured else pathlib.Path.home() / ".cache" / "chainrule"
@@ -41,9 +37,6 @@ def missing_dataset(fn, what, looked_in, download_name, extra="", store=None):
 
     Returns:
         The exception (to raise).
-
-    Shape:
-        (no arrays)
     """
     places = ", ".join(str(p) for p in looked_in)
     store = data_dir() if store is None else store
@@ -66,9 +59,6 @@ def damaged_dataset(message, folder, dataset_folder, download_name, extra=""):
 
     Returns:
         The exception (to raise).
-
-    Shape:
-        (no arrays)
     """
     folder = pathlib.Path(folder)
     # In the download layout (<store>/<dataset folder>) the repair goes in place; elsewhere the
@@ -90,16 +80,10 @@ def split_sizes(fn, num_training, num_validation, num_test, n_train, n_test):
 
     Returns:
         (num_training, num_validation, num_test) as ints.
-
-    Shape:
-        (no arrays)
     """
-    for name, value in (("num_training", num_training), ("num_validation", num_validation), ("num_test", num_test)):
-        if value is None and name != "num_validation":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{fn}: {name} must be an int >= 0{'' if name == 'num_validation' else ' or None'}, "
-                             f"got {value!r}.")
+    num_training = integer(fn, "num_training", num_training, low=0, allow_none=True)
+    num_validation = integer(fn, "num_validation", num_validation, low=0)
+    num_test = integer(fn, "num_test", num_test, low=0, allow_none=True)
     if num_training is None:
         num_training = n_train - num_validation
     if num_test is None:

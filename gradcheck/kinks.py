@@ -19,6 +19,12 @@ import numbers
 import numpy as np
 
 from gradcheck.check import H_REL
+# The distances of the layers with kinks live beside the layers (their families' declarations).
+from layers.activations import relu_kink_distance
+from layers.gates import max_kink_distance
+from layers.losses import svm_kink_distance
+from layers.pooling import max_pool_kink_distance
+from layers.validate import integer
 
 __all__ = ["draw_clear_of_kinks", "relu_kink_distance", "max_kink_distance", "max_pool_kink_distance",
            "svm_kink_distance", "KINK_MARGIN", "MAX_DRAWS"]
@@ -48,12 +54,11 @@ def draw_clear_of_kinks(draw, distance, *, margin=KINK_MARGIN, h=None, max_draws
         RuntimeError: no draw was clear after max_draws tries (the message gives the best distance).
 
     Shape:
-        (whatever draw returns)
+        inputs: whatever draw returns; its float arrays' largest |value| sets the automatic h
     """
     if not callable(draw) or not callable(distance):
         raise TypeError("draw_clear_of_kinks: draw and distance must be callables.")
-    if isinstance(max_draws, bool) or not isinstance(max_draws, numbers.Integral) or max_draws < 1:
-        raise ValueError(f"draw_clear_of_kinks: max_draws must be an int >= 1, got {max_draws!r}.")
+    max_draws = integer("draw_clear_of_kinks", "max_draws", max_draws, low=1)
     if not (isinstance(margin, numbers.Real) and margin > 0):
         raise ValueError(f"draw_clear_of_kinks: margin must be a positive number, got {margin!r}.")
     rng = np.random.default_rng(seed)
@@ -70,86 +75,11 @@ def draw_clear_of_kinks(draw, distance, *, margin=KINK_MARGIN, h=None, max_draws
 
 
 def _largest(inputs):
-    values = inputs.values() if isinstance(inputs, dict) else (inputs if isinstance(inputs, (tuple, list)) else [inputs])
-    sizes = [float(np.max(np.abs(v))) for v in values
-             if isinstance(v, np.ndarray) and v.size and np.issubdtype(v.dtype, np.floating)]
-    return max(sizes, default=1.0)
-
-
-def relu_kink_distance(x):
-    """Distance from x to ReLU's (and leaky ReLU's) kink at 0: min |x|.
-
-    Args:
-        x: the input.
-
-    Returns:
-        float (inf for an empty x).
-
-    Shape:
-        x: any
-    """
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.abs(x).min()) if x.size else float("inf")
-
-
-def max_kink_distance(x, y):
-    """Distance from (x, y) to the max gate's tie x == y: min |x - y| (broadcast as the gate does).
-
-    Args:
-        x, y: the gate's inputs.
-
-    Returns:
-        float.
-
-    Shape:
-        x, y: broadcastable
-    """
-    d = np.abs(np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64))
-    return float(d.min()) if d.size else float("inf")
-
-
-def max_pool_kink_distance(x, pool_param):
-    """Distance to a tie in a max-pool window: the smallest gap between a window's two largest values.
-
-    Args:
-        x: the pooling input.
-        pool_param: dict with "pool_height", "pool_width", "stride".
-
-    Returns:
-        float (inf when every window has one element).
-
-    Shape:
-        x: (N, C, H, W)
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 4:
-        raise ValueError(f"max_pool_kink_distance: x must be (N, C, H, W), got shape {x.shape}.")
-    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param.get("stride", 1)
-    windows = np.lib.stride_tricks.sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::s, ::s]
-    flat = windows.reshape(*windows.shape[:4], ph * pw)  # (N, C, H', W', ph * pw)
-    if flat.shape[-1] < 2:
-        return float("inf")
-    top2 = np.sort(flat, axis=-1)[..., -2:]
-    return float((top2[..., 1] - top2[..., 0]).min())
-
-
-def svm_kink_distance(x, y):
-    """Distance to the SVM hinge: min over samples i and classes j != y_i of |x_ij - x_iy_i + 1|.
-
-    Args:
-        x: class scores.
-        y: integer labels.
-
-    Returns:
-        float.
-
-    Shape:
-        x: (N, C); y: (N,)
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y)
-    if x.ndim != 2 or y.shape != (x.shape[0],):
-        raise ValueError(f"svm_kink_distance: x must be (N, C) and y (N,), got {x.shape} and {y.shape}.")
-    margins = np.abs(x - x[np.arange(x.shape[0]), y][:, None] + 1.0)
-    margins[np.arange(x.shape[0]), y] = np.inf
-    return float(margins.min())
+    """The largest |value| of the float arrays in inputs (arrays, or dicts, tuples and lists of them)."""
+    if isinstance(inputs, dict):
+        return max((_largest(v) for v in inputs.values()), default=1.0)
+    if isinstance(inputs, (tuple, list)):
+        return max((_largest(v) for v in inputs), default=1.0)
+    if isinstance(inputs, np.ndarray) and inputs.size and np.issubdtype(inputs.dtype, np.floating):
+        return float(np.max(np.abs(inputs)))
+    return 1.0

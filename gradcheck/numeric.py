@@ -3,9 +3,11 @@
     df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2 h)        error O(h^2)
 
 The functions perturb x in place, one element at a time, and always put the original value
-back, even when f raises. The ``_blobs`` and ``_net`` variants do the same for the course's
-blobs: objects whose ``.vals`` hold values and ``.diffs`` the upstream gradient. Run them in
-float64: in float32 a step of h = 1e-5 is lost to rounding for values above about 1e2 and the
+back, even when f raises. centered_pair and directional_pair are the evaluations every difference
+here is made of (one element, or the whole array along a direction); check_layer's engine
+(gradcheck.engine) takes its differences with them too. The ``_blobs`` and ``_net`` variants do
+the same for the course's blobs: objects whose ``.vals`` hold values and ``.diffs`` the upstream
+gradient. Run them in float64: in float32 a step of h = 1e-5 is lost to rounding for values above about 1e2 and the
 quotient is mostly noise.
 
 Shape letters: S is x's shape, S_out the shape of f's output.
@@ -16,6 +18,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
+from layers.validate import integer
 
 # The floor on |x| + |y| in rel_error, so that two near-zero gradients do not divide by zero.
 REL_ERROR_FLOOR = 1e-8
@@ -48,6 +52,62 @@ def _at(f, x, ix, value):
         x[ix] = old
 
 
+def centered_pair(f, x, ix, h):
+    """f evaluated with x[ix] moved up by h and down by h, x restored after each call (even when f raises).
+
+    The centered difference is (f_plus - f_minus) / (2 h), or (f_plus - f_minus) / (h_plus + h_minus)
+    with the steps actually taken: x[ix] + h and x[ix] - h are rounded to x's dtype, so the steps
+    differ from h in their last bits.
+
+    Args:
+        f: callable taking x; its results are returned as they are.
+        x: floating-point array; x[ix] is perturbed in place and restored.
+        ix: the index of one element of x (a tuple, or an int into a flat x).
+        h: the step, > 0.
+
+    Returns:
+        (f_plus, f_minus, h_plus, h_minus): f at x[ix] + h and at x[ix] - h, and the steps
+        (x[ix] + h) - x[ix] and x[ix] - (x[ix] - h) as rounded.
+
+    Shape:
+        x: S; ix: an index into S
+    """
+    old = x[ix]
+    up, down = old + h, old - h
+    f_plus = _at(f, x, ix, up)
+    f_minus = _at(f, x, ix, down)
+    return f_plus, f_minus, up - old, old - down
+
+
+def directional_pair(f, x, v, t):
+    """f evaluated at x + t v and at x - t v, x restored after each call (even when f raises).
+
+    (f_plus - f_minus) / (2 t) is the centered difference of f along v: the directional
+    derivative <grad f(x), v> to O(t^2).
+
+    Args:
+        f: callable taking x; its results are returned as they are.
+        x: floating-point array; perturbed in place and restored.
+        v: the direction, shaped like x.
+        t: the step along v, > 0.
+
+    Returns:
+        (f_plus, f_minus).
+
+    Shape:
+        x, v: S
+    """
+    x0 = x.copy()
+    try:
+        x[...] = x0 + t * v
+        f_plus = f(x)
+        x[...] = x0 - t * v
+        f_minus = f(x)
+    finally:
+        x[...] = x0
+    return f_plus, f_minus
+
+
 def _scalar(fn: str, value) -> float:
     if np.ndim(value) != 0:
         raise ValueError(
@@ -77,10 +137,8 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     h = _check_h(fn, h)
     grad = np.zeros(x.shape, dtype=np.float64)
     for ix in np.ndindex(x.shape):
-        old = x[ix]
-        f_plus = _scalar(fn, _at(f, x, ix, old + h))
-        f_minus = _scalar(fn, _at(f, x, ix, old - h))
-        grad[ix] = (f_plus - f_minus) / (2 * h)
+        f_plus, f_minus, _, _ = centered_pair(f, x, ix, h)
+        grad[ix] = (_scalar(fn, f_plus) - _scalar(fn, f_minus)) / (2 * h)
         if verbose:
             print(ix, grad[ix])
     return grad
@@ -110,9 +168,8 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     df = np.asarray(df)
     grad = np.zeros(x.shape, dtype=np.float64)
     for ix in np.ndindex(x.shape):
-        old = x[ix]
-        pos = np.asarray(_at(f, x, ix, old + h), dtype=np.float64)
-        neg = np.asarray(_at(f, x, ix, old - h), dtype=np.float64)
+        pos, neg, _, _ = centered_pair(f, x, ix, h)
+        pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
         if pos.shape != df.shape:
             raise ValueError(
                 f"{fn}: f returned shape {pos.shape} but df has shape {df.shape}; "
@@ -172,9 +229,7 @@ def eval_numerical_gradient_blobs(f, inputs, output, h=1e-5):
     for x in vals:
         grad = np.zeros(x.shape, dtype=np.float64)
         for ix in np.ndindex(x.shape):
-            old = x[ix]
-            pos = _at(result, x, ix, old + h)
-            neg = _at(result, x, ix, old - h)
+            pos, neg, _, _ = centered_pair(result, x, ix, h)
             grad[ix] = np.sum((pos - neg) * diffs) / (2 * h)
         grads.append(grad)
     return grads
@@ -229,16 +284,15 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None, ver
             f"{fn}: analytic_grad has shape {analytic_grad.shape} but x has shape {x.shape}; "
             f"they must match."
         )
-    if isinstance(num_checks, bool) or not isinstance(num_checks, numbers.Integral) or num_checks < 1:
-        raise ValueError(f"{fn}: num_checks must be an int >= 1, got {num_checks!r}.")
+    num_checks = integer(fn, "num_checks", num_checks, low=1)
     if x.size == 0:
         raise ValueError(f"{fn}: x is empty (shape {x.shape}); there is nothing to check.")
     rng = np.random.default_rng(seed)
     errors = np.zeros(int(num_checks), dtype=np.float64)
     for k in range(int(num_checks)):
         ix = tuple(int(rng.integers(n)) for n in x.shape)
-        old = x[ix]
-        numeric = (_scalar(fn, _at(f, x, ix, old + h)) - _scalar(fn, _at(f, x, ix, old - h))) / (2 * h)
+        f_plus, f_minus, _, _ = centered_pair(f, x, ix, h)
+        numeric = (_scalar(fn, f_plus) - _scalar(fn, f_minus)) / (2 * h)
         analytic = float(analytic_grad[ix])
         denom = abs(numeric) + abs(analytic)
         errors[k] = abs(numeric - analytic) / denom if denom > 0 else 0.0
@@ -269,5 +323,24 @@ def rel_error(x, y):
         )
     if x_arr.size == 0:
         return 0.0
-    diff = np.abs(x_arr - y_arr)
-    return float(np.max(diff / np.maximum(REL_ERROR_FLOOR, np.abs(x_arr) + np.abs(y_arr))))
+    return float(np.max(relative_errors(x_arr, y_arr)))
+
+
+def relative_errors(x, y):
+    """Elementwise |x - y| / max(1e-8, |x| + |y|): the errors whose maximum rel_error reports.
+
+    Args:
+        x, y: arrays (or numbers) of the same shape; no broadcasting.
+
+    Returns:
+        float64 array of relative errors (a 0-d array for numbers).
+
+    Shape:
+        x, y, result: S
+    """
+    x_arr = np.asarray(x, dtype=np.float64)
+    y_arr = np.asarray(y, dtype=np.float64)
+    if x_arr.shape != y_arr.shape:
+        raise ValueError(f"relative_errors: x has shape {x_arr.shape} but y has shape {y_arr.shape}; "
+                         f"they must match (no broadcasting).")
+    return np.abs(x_arr - y_arr) / np.maximum(REL_ERROR_FLOOR, np.abs(x_arr) + np.abs(y_arr))

@@ -1,11 +1,11 @@
-"""Every layer and net of chainrule with a small float64 case to check: what
+"""Every declared layer case and every net, with a small float64 case to check: what
 ``python -m gradcheck`` runs, and what the tests run through check_layer / check_model.
 
-A LayerCase builds its inputs from a seeded generator; inputs of layers with kinks (ReLU, the
-max gate, max pooling, the SVM hinge) are drawn clear of them with draw_clear_of_kinks.
+The layer cases are the families' own declarations (layers.CASES, see layers/cases.py); this
+module adds only how to check one: its "check"-size inputs in float64, drawn clear of its kinks
+(draw_clear_of_kinks) when it declares some. The nets are declared here.
 
-Shape letters: N batch, D features in, M features out, C channels or classes, H W image,
-F HH WW filters, G groups.
+Shape letters: N batch, D features in, C channels or classes, H W image.
 """
 
 from __future__ import annotations
@@ -14,34 +14,12 @@ import dataclasses
 
 import numpy as np
 
-import layers as L
-from gradcheck.kinks import (
-    draw_clear_of_kinks,
-    max_kink_distance,
-    max_pool_kink_distance,
-    relu_kink_distance,
-    svm_kink_distance,
-)
+import layers
+from gradcheck.kinks import draw_clear_of_kinks
+from layers.cases import LayerCase
 
-__all__ = ["LayerCase", "ModelCase", "LAYER_CASES", "MODEL_CASES", "layer_case", "model_case", "run_case"]
-
-
-@dataclasses.dataclass(frozen=True)
-class LayerCase:
-    """A layer pair and how to make a small case for it.
-
-    Attributes:
-        name: the case's name (the forward function's, plus a variant when there are several).
-        forward, backward: the pair.
-        make: callable(rng) -> (inputs dict, params dict).
-        kind: "layer" or "loss" (a loss returns (loss, dx) and is checked with check_loss).
-    """
-
-    name: str
-    forward: object
-    backward: object
-    make: object
-    kind: str = "layer"
+__all__ = ["LayerCase", "ModelCase", "LAYER_CASES", "MODEL_CASES", "check_inputs", "layer_case", "model_case",
+           "run_case"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,102 +30,33 @@ class ModelCase:
     make: object
 
 
+LAYER_CASES = list(layers.CASES)
+
+
+def check_inputs(case: LayerCase, seed: int = 0):
+    """The (inputs, params) a check of case runs on: its "check" size in float64 from seed, redrawn
+    until clear of its kinks when it declares them.
+
+    Args:
+        case: a declared LayerCase.
+        seed: seeds the draw.
+
+    Returns:
+        (inputs dict of float64 arrays, params dict).
+
+    Shape:
+        inputs: as the case's make returns them at the "check" size
+    """
+    def draw(rng):
+        return case.validated(*case.make(rng, "check", np.dtype(np.float64)), np.dtype(np.float64))
+
+    if case.kinks is None:
+        return draw(np.random.default_rng(seed))
+    return draw_clear_of_kinks(draw, lambda drawn: case.kinks(*drawn), seed=seed)
+
+
 def _n(rng, *shape):
     return rng.standard_normal(shape)
-
-
-def _relu_like(rng):
-    inputs = draw_clear_of_kinks(lambda r: {"x": _n(r, 4, 5)}, lambda inp: relu_kink_distance(inp["x"]),
-                                 seed=int(rng.integers(2**31)))
-    return inputs, {}
-
-
-def _max_gate(rng):
-    inputs = draw_clear_of_kinks(lambda r: {"x": _n(r, 3, 4), "y": _n(r, 3, 4)},
-                                 lambda inp: max_kink_distance(inp["x"], inp["y"]), seed=int(rng.integers(2**31)))
-    return inputs, {}
-
-
-def _pool(rng, shape=(2, 3, 6, 6), pool=None):
-    pool = pool or {"pool_height": 2, "pool_width": 2, "stride": 2}
-    inputs = draw_clear_of_kinks(lambda r: {"x": _n(r, *shape)},
-                                 lambda inp: max_pool_kink_distance(inp["x"], pool), seed=int(rng.integers(2**31)))
-    return inputs, {"pool_param": pool}
-
-
-def _svm(rng):
-    y = rng.integers(0, 4, 6)
-    inputs = draw_clear_of_kinks(lambda r: {"x": _n(r, 6, 4)}, lambda inp: svm_kink_distance(inp["x"], y),
-                                 seed=int(rng.integers(2**31)))
-    return inputs, {"y": y}
-
-
-def _conv(rng, stride=1, pad=1):
-    return ({"x": _n(rng, 2, 3, 5, 5), "w": _n(rng, 4, 3, 3, 3), "b": _n(rng, 4)},
-            {"conv_param": {"stride": stride, "pad": pad}})
-
-
-def _bn(rng, shape=(6, 4), key="bn_param"):
-    C = shape[1]
-    return ({"x": 2 * _n(rng, *shape) + 1, "gamma": 1 + 0.1 * _n(rng, C), "beta": _n(rng, C)},
-            {key: {"mode": "train"} if key == "bn_param" else {}})
-
-
-LAYER_CASES = [
-    LayerCase("add_forward", L.add_forward, L.add_backward,
-              lambda rng: ({"x": _n(rng, 3, 4), "y": _n(rng, 4)}, {})),
-    LayerCase("multiply_forward", L.multiply_forward, L.multiply_backward,
-              lambda rng: ({"x": _n(rng, 3, 1), "y": _n(rng, 3, 4)}, {})),
-    LayerCase("max_forward", L.max_forward, L.max_backward, _max_gate),
-    LayerCase("copy_forward", L.copy_forward, L.copy_backward, lambda rng: ({"x": _n(rng, 3, 4)}, {"n": 3})),
-    LayerCase("relu_forward", L.relu_forward, L.relu_backward, _relu_like),
-    LayerCase("leaky_relu_forward", L.leaky_relu_forward, L.leaky_relu_backward,
-              lambda rng: (_relu_like(rng)[0], {"negative_slope": 0.1})),
-    LayerCase("sigmoid_forward", L.sigmoid_forward, L.sigmoid_backward, lambda rng: ({"x": 3 * _n(rng, 4, 5)}, {})),
-    LayerCase("tanh_forward", L.tanh_forward, L.tanh_backward, lambda rng: ({"x": 2 * _n(rng, 4, 5)}, {})),
-    LayerCase("affine_forward", L.affine_forward, L.affine_backward,
-              lambda rng: ({"x": _n(rng, 4, 2, 3), "w": _n(rng, 6, 5), "b": _n(rng, 5)}, {})),
-    LayerCase("affine_relu_forward", L.affine_relu_forward, L.affine_relu_backward,
-              lambda rng: ({"x": _n(rng, 4, 6), "w": _n(rng, 6, 5), "b": _n(rng, 5)}, {})),
-    LayerCase("softmax_loss", L.softmax_loss, None,
-              lambda rng: ({"x": 3 * _n(rng, 6, 4)}, {"y": rng.integers(0, 4, 6)}), kind="loss"),
-    LayerCase("svm_loss", L.svm_loss, None, _svm, kind="loss"),
-    LayerCase("batchnorm_forward", L.batchnorm_forward, L.batchnorm_backward, _bn),
-    LayerCase("batchnorm_forward (alt backward)", L.batchnorm_forward, L.batchnorm_backward_alt, _bn),
-    LayerCase("layernorm_forward", L.layernorm_forward, L.layernorm_backward,
-              lambda rng: _bn(rng, (4, 6), key="ln_param")),
-    LayerCase("dropout_forward", L.dropout_forward, L.dropout_backward,
-              lambda rng: ({"x": _n(rng, 5, 6)}, {"dropout_param": {"p": 0.7, "mode": "train", "seed": 3}})),
-    LayerCase("affine_norm_relu_forward (batchnorm)", L.affine_norm_relu_forward, L.affine_norm_relu_backward,
-              lambda rng: ({"x": _n(rng, 6, 5), "w": _n(rng, 5, 4), "b": _n(rng, 4), "gamma": 1 + 0.1 * _n(rng, 4),
-                            "beta": _n(rng, 4)}, {"norm_param": {"mode": "train"}, "normalization": "batchnorm"})),
-    LayerCase("affine_norm_relu_forward (layernorm)", L.affine_norm_relu_forward, L.affine_norm_relu_backward,
-              lambda rng: ({"x": _n(rng, 3, 5), "w": _n(rng, 5, 6), "b": _n(rng, 6), "gamma": 1 + 0.1 * _n(rng, 6),
-                            "beta": _n(rng, 6)}, {"norm_param": {}, "normalization": "layernorm"})),
-    LayerCase("conv_forward_naive", L.conv_forward_naive, L.conv_backward_naive, _conv),
-    LayerCase("conv_forward_fast", L.conv_forward_fast, L.conv_backward_fast, _conv),
-    LayerCase("conv_forward_fast (stride 2)", L.conv_forward_fast, L.conv_backward_fast,
-              lambda rng: _conv(rng, stride=2, pad=1)),
-    LayerCase("max_pool_forward_naive", L.max_pool_forward_naive, L.max_pool_backward_naive, _pool),
-    LayerCase("max_pool_forward_fast", L.max_pool_forward_fast, L.max_pool_backward_fast, _pool),
-    LayerCase("max_pool_forward_fast (overlapping 3x3/2)", L.max_pool_forward_fast, L.max_pool_backward_fast,
-              lambda rng: _pool(rng, (2, 2, 7, 7), {"pool_height": 3, "pool_width": 3, "stride": 2})),
-    LayerCase("spatial_batchnorm_forward", L.spatial_batchnorm_forward, L.spatial_batchnorm_backward,
-              lambda rng: ({"x": 2 * _n(rng, 3, 4, 3, 3) + 1, "gamma": 1 + 0.1 * _n(rng, 4), "beta": _n(rng, 4)},
-                           {"bn_param": {"mode": "train"}})),
-    LayerCase("spatial_groupnorm_forward", L.spatial_groupnorm_forward, L.spatial_groupnorm_backward,
-              lambda rng: ({"x": 2 * _n(rng, 2, 6, 3, 3) + 1, "gamma": 1 + 0.1 * _n(rng, 1, 6, 1, 1),
-                            "beta": _n(rng, 1, 6, 1, 1)}, {"G": 3, "gn_param": {}})),
-    LayerCase("conv_relu_forward", L.conv_relu_forward, L.conv_relu_backward, _conv),
-    LayerCase("conv_relu_pool_forward", L.conv_relu_pool_forward, L.conv_relu_pool_backward,
-              lambda rng: ({"x": _n(rng, 2, 3, 4, 4), "w": _n(rng, 3, 3, 3, 3), "b": _n(rng, 3)},
-                           {"conv_param": {"stride": 1, "pad": 1},
-                            "pool_param": {"pool_height": 2, "pool_width": 2, "stride": 2}})),
-    LayerCase("conv_bn_relu_forward", L.conv_bn_relu_forward, L.conv_bn_relu_backward,
-              lambda rng: ({"x": _n(rng, 2, 3, 4, 4), "w": _n(rng, 3, 3, 3, 3), "b": _n(rng, 3),
-                            "gamma": 1 + 0.1 * _n(rng, 3), "beta": _n(rng, 3)},
-                           {"conv_param": {"stride": 1, "pad": 1}, "bn_param": {"mode": "train"}})),
-]
 
 
 def _fc(**kw):
@@ -206,7 +115,7 @@ def run_case(case, seed=0, **settings):
     """Check one LayerCase or ModelCase; returns its CheckReport.
 
     Args:
-        case: a LayerCase or ModelCase.
+        case: a declared LayerCase (its check settings apply, under those given here) or a ModelCase.
         seed: seeds the case's inputs and the check.
         **settings: for check_layer / check_model (mode, rtol, ...).
 
@@ -215,12 +124,12 @@ def run_case(case, seed=0, **settings):
     """
     from gradcheck.check import check_layer, check_loss, check_model
 
-    rng = np.random.default_rng(seed)
     if isinstance(case, ModelCase):
-        model, X, y = case.make(rng)
+        model, X, y = case.make(np.random.default_rng(seed))
         report = check_model(model, X, y, seed=seed, **settings)
     else:
-        inputs, params = case.make(rng)
+        inputs, params = check_inputs(case, seed)
+        settings = {**case.check, **settings}
         if case.kind == "loss":
             report = check_loss(case.forward, inputs, params=params, seed=seed, **settings)
         else:

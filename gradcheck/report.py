@@ -12,7 +12,9 @@ import html
 
 import numpy as np
 
-__all__ = ["InputReport", "SideCheck", "CheckReport", "gradient_hints", "shape_hint"]
+from gradcheck.contract import LINEAR_IN_DOUT, ZERO_DOUT, SideCheck
+
+__all__ = ["InputReport", "SideCheck", "CheckReport", "gradient_hints", "shape_hint", "hints_from_side_checks"]
 
 # A hint is offered when the analytic gradient is this close (relative L2 residual) to a simple
 # transformation of the numeric one (a scale, a transpose, plus a multiple of the input).
@@ -64,15 +66,6 @@ class InputReport:
     def shape_size(self):
         """The number of elements of the input."""
         return int(np.prod(self.shape, dtype=np.int64))
-
-
-@dataclasses.dataclass
-class SideCheck:
-    """One property checked besides the numbers: name, passed, and what was found."""
-
-    name: str
-    passed: bool
-    detail: str = ""
 
 
 @dataclasses.dataclass
@@ -287,9 +280,6 @@ def shape_hint(name, grad_shape, input_shape, batch_size):
 
     Returns:
         str.
-
-    Shape:
-        (shapes only)
     """
     grad_shape, input_shape = tuple(grad_shape), tuple(input_shape)
     if len(grad_shape) == len(input_shape) >= 2 and grad_shape == input_shape[::-1]:
@@ -301,3 +291,20 @@ def shape_hint(name, grad_shape, input_shape, batch_size):
     if int(np.prod(grad_shape)) == int(np.prod(input_shape)):
         return f"d{name} has the right number of elements: reshape it to {input_shape}"
     return ""
+
+
+def hints_from_side_checks(side_checks):
+    """What the failed side checks say about every gradient that did not match, in words.
+
+    Reads the checks' codes, never their names.
+
+    Args:
+        side_checks: list of SideCheck.
+
+    Returns:
+        list of str (empty when the failed checks suggest nothing).
+    """
+    failed = {s.code for s in side_checks if not s.passed}
+    if failed & {ZERO_DOUT, LINEAR_IN_DOUT}:
+        return ["backward does not use dout as a factor: multiply the local gradient by dout"]
+    return []

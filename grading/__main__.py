@@ -64,7 +64,7 @@ def main(argv=None) -> int:
             names = autograder_zip(args.out_zip)
             print(f"wrote {args.out_zip} ({len(names)} files); upload it as the Gradescope autograder")
         else:
-            from grading.release import project_root
+            from data.files import project_root
             from grading.reference import write_reference
 
             hashes = write_reference(project_root() / manifest.REFERENCE_DIR)

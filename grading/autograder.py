@@ -13,15 +13,15 @@ namespaces and sees none of /autograder (grading.sandbox).
 
 from __future__ import annotations
 
-import os
 import pathlib
 import tempfile
 import zipfile
 
+from data.files import atomic_write, project_root
 from grading import manifest
 from grading.grade import AUTOGRADER_MARKER
 from grading.reference import verify
-from grading.release import build, project_root
+from grading.release import build
 
 REQUIREMENTS = "numpy>=2.0\nscipy>=1.11\nmatplotlib>=3.7\npytest>=7.4\n"
 
@@ -78,34 +78,26 @@ def autograder_zip(out_path, *, root=None) -> list[str]:
         raise ValueError(f"autograder-zip: the folder {out_path.parent} of OUT.zip does not exist.")
     verify(root / manifest.REFERENCE_DIR)
     names = []
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
-    os.close(fd)
-    try:
-        with tempfile.TemporaryDirectory() as staging, zipfile.ZipFile(tmp, "w") as archive:
-            base = pathlib.Path(staging) / "base"
-            build(root, base)
-            entries = [("setup.sh", SETUP_SH.encode(), True), ("run_autograder", RUN_AUTOGRADER.encode(), True),
-                       ("requirements.txt", REQUIREMENTS.encode(), False), (AUTOGRADER_MARKER, b"", False)]
-            entries += [(f"grading/{path.name}", path.read_bytes(), False)
-                        for path in sorted((root / "grading").iterdir()) if path.is_file() and path.suffix == ".py"]
-            for folder in LIBRARY_FOLDERS:
-                for path in sorted((root / folder).rglob("*")):
-                    if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".gz", ".md"):
-                        entries.append((path.relative_to(root).as_posix(), path.read_bytes(), False))
-            for folder in (manifest.GRADED_TESTS_DIR, manifest.REFERENCE_DIR):
-                for path in sorted((root / folder).iterdir()):
-                    if path.is_file():
-                        entries.append((f"{folder}/{path.name}", path.read_bytes(), False))
-            entries.append((manifest.STUDENT_README, (root / manifest.STUDENT_README).read_bytes(), False))
-            for path in sorted(base.rglob("*")):
+    with atomic_write(out_path) as out, tempfile.TemporaryDirectory() as staging, zipfile.ZipFile(out, "w") as archive:
+        base = pathlib.Path(staging) / "base"
+        build(root, base)
+        entries = [("setup.sh", SETUP_SH.encode(), True), ("run_autograder", RUN_AUTOGRADER.encode(), True),
+                   ("requirements.txt", REQUIREMENTS.encode(), False), (AUTOGRADER_MARKER, b"", False)]
+        entries += [(f"grading/{path.name}", path.read_bytes(), False)
+                    for path in sorted((root / "grading").iterdir()) if path.is_file() and path.suffix == ".py"]
+        for folder in LIBRARY_FOLDERS:
+            for path in sorted((root / folder).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".gz", ".md"):
+                    entries.append((path.relative_to(root).as_posix(), path.read_bytes(), False))
+        for folder in (manifest.GRADED_TESTS_DIR, manifest.REFERENCE_DIR):
+            for path in sorted((root / folder).iterdir()):
                 if path.is_file():
-                    entries.append((f"base/{path.relative_to(base).as_posix()}", path.read_bytes(), False))
-            for name, data, executable in entries:
-                _add(archive, name, data, executable)
-                names.append(name)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+                    entries.append((f"{folder}/{path.name}", path.read_bytes(), False))
+        entries.append((manifest.STUDENT_README, (root / manifest.STUDENT_README).read_bytes(), False))
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                entries.append((f"base/{path.relative_to(base).as_posix()}", path.read_bytes(), False))
+        for name, data, executable in entries:
+            _add(archive, name, data, executable)
+            names.append(name)
     return names

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data.files import project_root
 from grading import manifest, sandbox
 from grading.markers import HIDDEN, find_regions
 from grading.plugin import GraderPlugin, run
-from grading.reference import verify
+from grading.reference import split_file, verify
 from grading.submission import SubmissionError, gather
 
 AUTOGRADER_MARKER = ".chainrule-autograder"
@@ -104,11 +105,6 @@ class Grade:
         return sum(t.points for t in self.tests)
 
 
-def source_root() -> pathlib.Path:
-    """The folder holding the grading package (the project, or an unpacked autograder)."""
-    return pathlib.Path(__file__).resolve().parent.parent
-
-
 def hidden_test_names(path: pathlib.Path) -> set[str]:
     """Names of the top-level tests of a graded test file that sit in HIDDEN TESTS regions."""
     text = path.read_text("utf-8")
@@ -128,7 +124,7 @@ def load_reference(directory: pathlib.Path) -> dict[str, dict[str, np.ndarray]]:
     cases = {}
     for path in sorted(directory.glob("*.npz")):
         with np.load(path, allow_pickle=False) as stored:
-            cases[path.stem] = {key: stored[key] for key in stored.files}
+            cases.update(split_file(path.stem, {key: stored[key] for key in stored.files}))
     return cases
 
 
@@ -181,7 +177,7 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         raise GradingError(f"grade: memory_mb must be a non-negative int, got {memory_mb!r}.")
     if isolation is not None and isolation not in sandbox.LEVELS:
         raise GradingError(f"grade: isolation must be one of {sandbox.LEVELS}, got {isolation!r}.")
-    root = pathlib.Path(root) if root is not None else source_root()
+    root = pathlib.Path(root) if root is not None else project_root()
     graded_dir = root / manifest.GRADED_TESTS_DIR
     begin = time.monotonic()
     reference = load_reference(root / manifest.REFERENCE_DIR)

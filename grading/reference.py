@@ -6,23 +6,37 @@ Every case is built from a fixed seed by the library itself (the instructor's re
 solution), stored as a plain ``.npz`` (loadable with ``allow_pickle=False``), and listed with
 its SHA-256 in ``SHA256SUMS``. The autograder refuses to grade when a file is missing, extra
 or altered (``verify``).
+
+Two sources of cases:
+
+- CASES below: the hand-written cases of the hand-written graded tests, one file each
+  (``affine.npz``);
+- DECLARED: every layer case its family declares ``graded=True`` (layers/cases.py), graded by
+  grading/graded_tests/test_declared.py. They are stored one file per family
+  (``layers_activations.npz``), each array under ``<case name>/<array>``: the inputs by name,
+  then ``out``, ``dout`` and ``d<input>`` for each input (a loss: ``loss`` and ``dx``). So a new
+  layer adds no file of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+import layers
 import layers as L
+from data.files import write_atomically
+from gradcheck.registry import check_inputs
 from solver import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from solver import optim
 
 HASHES_NAME = "SHA256SUMS"
+# The file of a family's declared cases: layers_<family>.npz, its arrays named <case>/<array>.
+FAMILY_FILE_PREFIX = "layers_"
+KEY_SEPARATOR = "/"
 
 
 class ReferenceError(RuntimeError):
@@ -197,10 +211,68 @@ CASES = {
 }
 
 
+# The declared layer cases that are graded (test_declared.py), in family order.
+DECLARED = [case for case in layers.CASES if case.graded]
+
+
+def _seed(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
 def build_case(name: str) -> dict:
-    """The arrays of one reference case, from its own fixed seed (stable under reordering)."""
-    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
-    return CASES[name](np.random.default_rng(seed))
+    """The arrays of one reference case, hand-written or declared, from its own fixed seed
+    (stable under reordering)."""
+    if name in CASES:
+        return CASES[name](np.random.default_rng(_seed(name)))
+    return build_declared(layers.case(name))
+
+
+def declared_inputs(case) -> tuple[dict, dict]:
+    """The (inputs, params) of a declared case's reference: its check inputs from its own seed."""
+    return check_inputs(case, _seed(case.name))
+
+
+def build_declared(case) -> dict:
+    """A declared case's reference arrays: inputs, out, dout and the gradients (a loss: loss, dx).
+
+    Shape:
+        as the case's "check" size; out, dout: forward's output; d<input>: that input's
+    """
+    inputs, params = declared_inputs(case)
+    arrays = dict(inputs)
+    arrays.update({name: value for name, value in params.items() if isinstance(value, np.ndarray)})
+    copies = [value.copy() for value in inputs.values()]
+    if case.kind == "loss":
+        loss, dx = case.forward(*copies, **params)
+        arrays.update(loss=np.float64(loss), dx=dx)
+        return arrays
+    out, cache = case.forward(*copies, **params)
+    dout = np.random.default_rng([_seed(case.name), 1]).standard_normal(np.shape(out))
+    grads = case.backward(dout, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    arrays.update(out=out, dout=dout)
+    arrays.update({f"d{name}": grad for name, grad in zip(inputs, grads)})
+    return arrays
+
+
+def reference_files() -> dict[str, dict]:
+    """Every reference file's stem -> its arrays: one per hand-written case, one per family of declared cases."""
+    files = {name: build_case(name) for name in CASES}
+    for case in DECLARED:
+        family = files.setdefault(FAMILY_FILE_PREFIX + layers.family_of(case), {})
+        family.update({f"{case.name}{KEY_SEPARATOR}{key}": value for key, value in build_declared(case).items()})
+    return files
+
+
+def split_file(stem: str, arrays: dict) -> dict[str, dict]:
+    """One stored file's arrays as case name -> arrays (a family file holds several cases)."""
+    if not stem.startswith(FAMILY_FILE_PREFIX):
+        return {stem: arrays}
+    cases: dict[str, dict] = {}
+    for key, value in arrays.items():
+        case, _, array = key.rpartition(KEY_SEPARATOR)
+        cases.setdefault(case, {})[array] = value
+    return cases
 
 
 def _npz_bytes(arrays: dict) -> bytes:
@@ -209,19 +281,30 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+# A stored file whose arrays all equal the fresh ones to this relative accuracy (another BLAS or
+# numpy rounds differently, some 1e-15) is kept as it is, so regenerating changes no hash for noise.
+REGENERATE_RTOL = 1e-12
+
+
+def _unchanged(path: pathlib.Path, arrays: dict) -> bool:
+    """path holds exactly these array names, each equal to the fresh array within REGENERATE_RTOL."""
+    if not path.is_file():
+        return False
+    with np.load(path, allow_pickle=False) as stored:
+        if sorted(stored.files) != sorted(arrays):
+            return False
+        for key in stored.files:
+            old, new = stored[key], np.asarray(arrays[key])
+            if old.shape != new.shape or old.dtype != new.dtype or not np.allclose(old, new, rtol=REGENERATE_RTOL,
+                                                                                    atol=0):
+                return False
+    return True
 
 
 def write_reference(directory) -> dict[str, str]:
     """Regenerate every case into directory (atomically, file by file) and write SHA256SUMS.
+
+    A file whose stored arrays equal the fresh ones within REGENERATE_RTOL is left untouched.
 
     Args:
         directory: the reference folder (created if missing).
@@ -232,15 +315,19 @@ def write_reference(directory) -> dict[str, str]:
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     hashes = {}
-    for name in CASES:
-        data = _npz_bytes(build_case(name))
-        _atomic_write(directory / f"{name}.npz", data)
-        hashes[f"{name}.npz"] = hashlib.sha256(data).hexdigest()
+    for name, arrays in reference_files().items():
+        path = directory / f"{name}.npz"
+        if _unchanged(path, arrays):
+            hashes[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            continue
+        data = _npz_bytes(arrays)
+        write_atomically(path, data)
+        hashes[path.name] = hashlib.sha256(data).hexdigest()
     for stale in directory.glob("*.npz"):
         if stale.name not in hashes:
             stale.unlink()
     listing = "".join(f"{digest}  {file}\n" for file, digest in sorted(hashes.items()))
-    _atomic_write(directory / HASHES_NAME, listing.encode())
+    write_atomically(directory / HASHES_NAME, listing.encode())
     return hashes
 
 

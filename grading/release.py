@@ -27,6 +27,7 @@ import shutil
 import stat
 from dataclasses import dataclass, field
 
+from data.files import project_root
 from grading import manifest
 from grading.markers import HIDDEN, KINDS, SOLUTION, MarkerError, Region, enclosing_name, find_regions, strip_lines
 
@@ -72,11 +73,6 @@ def _text(fn: str, name: str, value) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{fn}: {name} must be a str, got {type(value).__name__}.")
     return value
-
-
-def project_root() -> pathlib.Path:
-    """The library's root: the folder holding the grading package."""
-    return pathlib.Path(__file__).resolve().parent.parent
 
 
 def released_sources(root: pathlib.Path) -> list[str]:

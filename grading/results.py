@@ -8,10 +8,9 @@ test with name, number, score, max_score, status, output and visibility.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 
+from data.files import write_atomically
 from grading import manifest
 
 # Characters of one test's output and of the summary in results.json: 45 tests stay under 100 kB.
@@ -67,7 +66,7 @@ def to_gradescope(grade) -> dict:
 def write_results(grade, path) -> pathlib.Path:
     """Write results.json atomically (a temporary file renamed over the target)."""
     path = pathlib.Path(path)
-    _atomic_text(path, json.dumps(to_gradescope(grade), indent=2) + "\n")
+    write_atomically(path, json.dumps(to_gradescope(grade), indent=2) + "\n", parents=True)
     return path
 
 
@@ -75,20 +74,8 @@ def write_log(grade, path) -> pathlib.Path:
     """Write what the submission printed during each test (as kept, bounded) to path, atomically."""
     path = pathlib.Path(path)
     chunks = [f"== {nodeid}\n{text}\n" for test in grade.tests for nodeid, text in test.printed.items()]
-    _atomic_text(path, "".join(chunks) or "the submission printed nothing\n")
+    write_atomically(path, "".join(chunks) or "the submission printed nothing\n", parents=True)
     return path
-
-
-def _atomic_text(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def table(grade, show_hidden: bool = True) -> str:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
+
+from data.files import write_atomically
 
 MISSING = "not in the submission; the unimplemented version was graded."
 _EOCD = b"PK\x05\x06"  # signature of a zip's end-of-central-directory record
@@ -225,20 +226,6 @@ def _choose_layout(source, student_files):
     return {rel: rel for rel in student_files}, notes
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            os.fchmod(f.fileno(), 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def _check_arguments(submission, dest, student_files, caps) -> None:
     if not os.path.isdir(dest):
         raise ValueError(f"gather: dest must be an existing folder; got {dest!r}.")
@@ -289,7 +276,8 @@ def gather(submission, dest, student_files, *, max_file_bytes=2_000_000, max_tot
                 refused = f"not taken: {name} {reason}; the unimplemented version was graded."
                 intake.notes.append(f"{rel}: {MISSING if reason is None else refused}")
                 continue
-            _write_atomically(os.path.join(dest, *rel.split("/")), data)
+            # A scratch copy for the worker: mode 0o644 whatever the umask, no fsync.
+            write_atomically(os.path.join(dest, *rel.split("/")), data, parents=True, permissions=0o644, fsync=False)
             intake.copied.append(rel)
         return intake
     finally:

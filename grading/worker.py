@@ -41,6 +41,23 @@ from channel import Channel, ChannelError, Handle  # noqa: E402
 MESSAGE_CHARS = 400
 
 
+def _declared_all(folder: str, submodule: str) -> list | None:
+    """The names in a submodule's literal ``__all__``, read from its source without running it
+    (``from layers.activations import *`` in a package's __init__); [] when it has none, None
+    when its source cannot be read (importing it then says why, as file:line)."""
+    path = os.path.join(folder, *submodule.split(".")) + ".py"
+    try:
+        with open(path, "rb") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "__all__" and isinstance(node.value, (ast.List, ast.Tuple))):
+            return [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
 class LazyPackage(types.ModuleType):
     """A student package whose names import their own submodule on first use."""
 
@@ -50,6 +67,7 @@ class LazyPackage(types.ModuleType):
         self.__file__ = os.path.join(folder, "__init__.py")
         self.__package__ = name
         self._chainrule_where = {}
+        self._chainrule_unread = []  # star-imported submodules whose __all__ could not be read
         self._chainrule_standins = standins
         try:
             with open(self.__file__, "rb") as handle:
@@ -61,6 +79,12 @@ class LazyPackage(types.ModuleType):
                 for alias in node.names:
                     if node.module == name:  # from layers import optim: a submodule
                         self._chainrule_where[alias.asname or alias.name] = (f"{name}.{alias.name}", None)
+                    elif node.module.startswith(name + ".") and alias.name == "*":
+                        exported = _declared_all(folder, node.module[len(name) + 1:])
+                        if exported is None:
+                            self._chainrule_unread.append(node.module)
+                        for item in exported or ():
+                            self._chainrule_where[item] = (node.module, item)
                     elif node.module.startswith(name + "."):
                         self._chainrule_where[alias.asname or alias.name] = (node.module, alias.name)
 
@@ -74,6 +98,10 @@ class LazyPackage(types.ModuleType):
         is_submodule = os.path.isfile(os.path.join(folder, attr + ".py")) or os.path.isfile(
             os.path.join(folder, attr, "__init__.py"))
         if attr not in self._chainrule_where and not is_submodule:
+            for unread in self._chainrule_unread:  # the name may be there: importing it raises its error
+                module = importlib.import_module(unread)
+                if hasattr(module, attr):
+                    return getattr(module, attr)
             raise AttributeError(f"module {self.__name__!r} has no attribute {attr!r}")
         module = importlib.import_module(module_name)
         return module if inner is None else getattr(module, inner)

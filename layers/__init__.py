@@ -5,8 +5,11 @@
 
 Modules, one per family: gates (the lecture's add, multiply, max and copy), activations,
 affine, losses, normalization (batchnorm, layernorm), dropout, conv, pooling, spatial_norm
-(spatial batchnorm, groupnorm), sandwich. Every name is also importable from here, as in the course code:
-``from layers import affine_forward``.
+(spatial batchnorm, groupnorm), sandwich. Every name in a family's ``__all__`` is also
+importable from here, as in the course code: ``from layers import affine_forward``.
+
+Each family declares its cases beside its code (``CASES``, see layers/cases.py); ``CASES``
+here is all of them, in family order, and ``case(name)`` finds one.
 
 Policies shared by every layer (enforced by the checks in layers/validate.py, whose docstring
 gives the reasons):
@@ -20,77 +23,44 @@ gives the reasons):
   cache never shares memory with ``out``, so editing ``out`` in place leaves backward unchanged.
 """
 
-from layers.activations import (
-    leaky_relu_backward,
-    leaky_relu_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from layers.affine import affine_backward, affine_forward
-from layers.gates import (
-    add_backward,
-    add_forward,
-    copy_backward,
-    copy_forward,
-    max_backward,
-    max_forward,
-    multiply_backward,
-    multiply_forward,
-)
-from layers.conv import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
-from layers.dropout import dropout_backward, dropout_forward
-from layers.losses import softmax_loss, svm_loss
-from layers.normalization import (
-    batchnorm_backward,
-    batchnorm_backward_alt,
-    batchnorm_forward,
-    layernorm_backward,
-    layernorm_forward,
-)
-from layers.pooling import (
-    max_pool_backward_fast,
-    max_pool_backward_naive,
-    max_pool_forward_fast,
-    max_pool_forward_naive,
-)
-from layers.sandwich import (
-    affine_norm_relu_backward,
-    affine_norm_relu_forward,
-    affine_relu_backward,
-    affine_relu_forward,
-    conv_bn_relu_backward,
-    conv_bn_relu_forward,
-    conv_relu_backward,
-    conv_relu_forward,
-    conv_relu_pool_backward,
-    conv_relu_pool_forward,
-)
-from layers.spatial_norm import (
-    spatial_batchnorm_backward,
-    spatial_batchnorm_forward,
-    spatial_groupnorm_backward,
-    spatial_groupnorm_forward,
-)
+from layers import activations, affine, conv, dropout, gates, losses, normalization, pooling, sandwich, spatial_norm
+from layers.activations import *  # noqa: F401,F403  (each family's __all__)
+from layers.affine import *  # noqa: F401,F403
+from layers.conv import *  # noqa: F401,F403
+from layers.dropout import *  # noqa: F401,F403
+from layers.gates import *  # noqa: F401,F403
+from layers.losses import *  # noqa: F401,F403
+from layers.normalization import *  # noqa: F401,F403
+from layers.pooling import *  # noqa: F401,F403
+from layers.sandwich import *  # noqa: F401,F403
+from layers.spatial_norm import *  # noqa: F401,F403
 
-__all__ = [
-    "add_forward", "add_backward", "multiply_forward", "multiply_backward",
-    "max_forward", "max_backward", "copy_forward", "copy_backward",
-    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-    "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
-    "affine_forward", "affine_backward",
-    "softmax_loss", "svm_loss",
-    "affine_relu_forward", "affine_relu_backward",
-    "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward", "layernorm_backward",
-    "dropout_forward", "dropout_backward",
-    "affine_norm_relu_forward", "affine_norm_relu_backward",
-    "conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
-    "max_pool_forward_naive", "max_pool_backward_naive", "max_pool_forward_fast", "max_pool_backward_fast",
-    "spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
-    "spatial_groupnorm_backward",
-    "conv_relu_forward", "conv_relu_backward", "conv_relu_pool_forward", "conv_relu_pool_backward",
-    "conv_bn_relu_forward", "conv_bn_relu_backward",
-]
+# The families in the order of the course, which is the order of CASES and of __all__.
+FAMILIES = (gates, activations, affine, losses, normalization, dropout, conv, pooling, spatial_norm, sandwich)
+
+# The layer pairs and losses (a family's __all__ may also export its tuning constants).
+__all__ = [name for family in FAMILIES for name in family.__all__
+           if name.endswith("_loss") or "_forward" in name or "_backward" in name]
+
+# Every declared case of every family (layers.cases.LayerCase).
+CASES = tuple(declared for family in FAMILIES for declared in getattr(family, "CASES", ()))
+
+
+def case(name: str):
+    """The declared LayerCase called name.
+
+    Raises:
+        KeyError: no case has that name (the message lists the names).
+    """
+    for declared in CASES:
+        if declared.name == name:
+            return declared
+    raise KeyError(f"layers.case: no case {name!r}; cases are {[c.name for c in CASES]}.")
+
+
+def family_of(declared) -> str:
+    """The module name of the family that declares a case ("activations" for relu_forward)."""
+    for family in FAMILIES:
+        if declared in getattr(family, "CASES", ()):
+            return family.__name__.rpartition(".")[2]
+    raise KeyError(f"layers.family_of: {declared!r} is not declared by any family.")

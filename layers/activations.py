@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from layers.cases import LayerCase, normal
 from layers.validate import (
     cache_type,
     check_cache,
@@ -25,6 +26,9 @@ from layers.validate import (
     scalar_if_0d,
     upstream,
 )
+
+__all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "sigmoid_forward",
+           "sigmoid_backward", "tanh_forward", "tanh_backward"]
 
 ReluCache = cache_type("relu_forward", "mask dtype")
 LeakyReluCache = cache_type("leaky_relu_forward", "mask slope dtype")
@@ -204,3 +208,48 @@ def tanh_backward(dout, cache):
     (local_grad,) = check_cache("tanh_backward", cache, TanhCache)
     dout = upstream("tanh_backward", dout, local_grad.shape, local_grad.dtype)
     return scalar_if_0d(dout * local_grad)
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests, the grader and the benchmarks run for this family (layers/cases.py).
+
+def relu_kink_distance(x):
+    """Distance from x to ReLU's (and leaky ReLU's) kink at 0: min |x|.
+
+    Args:
+        x: the input.
+
+    Returns:
+        float (inf for an empty x).
+
+    Shape:
+        x: S
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.abs(x).min()) if x.size else float("inf")
+
+
+# (N, D) of the elementwise cases at each size.
+_SHAPES = {"check": (4, 5), "course": (100, 100), "training": (256, 4096)}
+
+
+def _elementwise(scale=1.0, **params):
+    def make(rng, size, dtype):
+        return {"x": normal(rng, _SHAPES[size], dtype, scale=scale)}, dict(params)
+    return make
+
+
+def _x_kinks(inputs, params):
+    return relu_kink_distance(inputs["x"])
+
+
+CASES = (
+    LayerCase("relu_forward", relu_forward, relu_backward, _elementwise(), kinks=_x_kinks, graded=False,
+              torch=lambda torch, t, p: torch.relu(t["x"]), target=1.3),
+    LayerCase("leaky_relu_forward", leaky_relu_forward, leaky_relu_backward, _elementwise(negative_slope=0.1),
+              kinks=_x_kinks, torch=lambda torch, t, p: torch.nn.functional.leaky_relu(t["x"], p["negative_slope"])),
+    LayerCase("sigmoid_forward", sigmoid_forward, sigmoid_backward, _elementwise(3.0), graded=False,
+              torch=lambda torch, t, p: torch.sigmoid(t["x"])),
+    LayerCase("tanh_forward", tanh_forward, tanh_backward, _elementwise(2.0), graded=False,
+              torch=lambda torch, t, p: torch.tanh(t["x"])),
+)

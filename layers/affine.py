@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import math
 
+from layers.cases import LayerCase, normal
 from layers.validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+
+__all__ = ["affine_forward", "affine_backward"]
 
 AffineCache = cache_type("affine_forward", "x w")
 
@@ -89,3 +92,26 @@ def affine_backward(dout, cache, need_dx=True):
     db = dout.sum(axis=0)  # (M,)
     # END SOLUTION
     return dx, dw, db
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests and the benchmarks run for this family (layers/cases.py).
+
+# x's shape (N, d_1, ..., d_k) and M at each size; D = d_1 * ... * d_k.
+_SIZES = {"check": ((4, 2, 3), 5), "course": ((100, 3072), 100), "training": ((256, 1024), 1024)}
+
+
+def _make_affine(rng, size, dtype):
+    x_shape, M = _SIZES[size]
+    D = math.prod(x_shape[1:])
+    scale = 1.0 if size == "check" else 0.05
+    return {"x": normal(rng, x_shape, dtype), "w": normal(rng, (D, M), dtype, scale=scale),
+            "b": normal(rng, (M,), dtype)}, {}
+
+
+CASES = (
+    LayerCase("affine_forward", affine_forward, affine_backward, _make_affine, graded=False,
+              torch=lambda torch, t, p: torch.nn.functional.linear(t["x"].reshape(t["x"].shape[0], -1), t["w"].T, t["b"]),
+              target=1.0,
+              gemm=lambda inputs, params: (inputs["x"].shape[0], inputs["w"].shape[0], inputs["w"].shape[1])),
+)

@@ -25,11 +25,10 @@ Shape letters: N batch, C channels, H W image, F filters, HH WW filter size, H' 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from layers.validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
+from layers.cases import LayerCase, normal
+from layers.validate import cache_type, check_cache, float_array, integer, param_array, returns_cache, upstream
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward_fast", "conv_backward_fast",
            "conv_output_size", "CHUNK_BYTES", "CACHE_BYTES", "STACKED_MIN_K"]
@@ -48,37 +47,53 @@ ConvNaiveCache = cache_type("conv_forward_naive", "x w b conv_param")
 ConvFastCache = cache_type("conv_forward_fast", "x w stride pad cols")
 
 
-def _int_param(fn, name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{fn}: conv_param[{name!r}] must be an int >= {low}, got {value!r}.")
-    return int(value)
+def conv_output_size(fn, size, filter_size, stride, pad, axis="H", what="filter", *,
+                     filter_arg=None, stride_arg="conv_param['stride']", pad_arg="conv_param['pad']"):
+    """The output length along one axis of a convolution or a pooling, checking that the filter
+    (or window) fits the padded input exactly: the one place that computes H' and W'.
 
-
-def conv_output_size(fn, size, filter_size, stride, pad, axis="H", what="filter"):
-    """The output length along one axis, checking that the filter fits the padded input exactly.
+    Refused, naming fn, the axis and every number: a filter larger than the padded input, and a
+    stride that does not divide size + 2 pad - filter_size (the last windows would hang over
+    the edge, or a strip of input would be skipped).
 
     Args:
         fn: the caller, for the message.
         size, filter_size, stride, pad: the input length, the filter (or window) length, the step
-            and the zero padding on each side.
+            and the zero padding on each side: ints, stride >= 1, the others >= 0.
         axis: "H" or "W", for the message.
         what: "filter" or "window", for the message.
+        filter_arg, stride_arg, pad_arg: the caller's arguments that set filter_size, stride and
+            pad, which the message says to change (pad_arg None: the caller has no padding).
+            filter_arg defaults to "the {what}'s size".
 
     Returns:
         1 + (size + 2 pad - filter_size) / stride, an int.
-
-    Shape:
-        (no arrays)
     """
+    size = integer(fn, f"the input size along {axis}", size, low=0)
+    filter_size = integer(fn, f"the {what} size along {axis}", filter_size, low=0)
+    stride = integer(fn, stride_arg or "stride", stride, low=1)
+    pad = integer(fn, pad_arg or "pad", pad, low=0)
+    filter_arg = filter_arg or f"the {what}'s size"
     span = size + 2 * pad - filter_size
     if span < 0:
+        larger_pad = f", or {pad_arg} at least {-(-(filter_size - size) // 2)}" if pad_arg else ""
         raise ValueError(f"{fn}: the {what} ({filter_size} along {axis}) is larger than the padded input "
-                         f"({axis} = {size} + 2 * pad {pad} = {size + 2 * pad}).")
+                         f"({axis} = {size} + 2 * pad {pad} = {size + 2 * pad}); {filter_arg} must be at most "
+                         f"{size + 2 * pad}{larger_pad}.")
     if span % stride:
+        knobs = [arg for arg in (pad_arg, stride_arg, filter_arg) if arg]
         raise ValueError(f"{fn}: the {what} does not fit along {axis}: ({axis} + 2 * pad - {what}) / stride = "
                          f"({size} + 2 * {pad} - {filter_size}) / {stride} = {span}/{stride} is not a whole number; "
-                         f"change the padding or the stride.")
+                         f"change {', '.join(knobs[:-1])} or {knobs[-1]} so that the stride divides "
+                         f"{axis} + 2 * pad - {what}.")
     return 1 + span // stride
+
+
+def _output_shape(fn, x_shape, w_shape, stride, pad):
+    """(H', W') of x_shape (N, C, H, W) convolved with w_shape (F, C, HH, WW), through conv_output_size."""
+    (H, W), (HH, WW) = x_shape[2:], w_shape[2:]
+    return (conv_output_size(fn, H, HH, stride, pad, "H", filter_arg=f"w's HH (shape {tuple(w_shape)})"),
+            conv_output_size(fn, W, WW, stride, pad, "W", filter_arg=f"w's WW (shape {tuple(w_shape)})"))
 
 
 def _check(fn, x, w, b, conv_param):
@@ -97,10 +112,9 @@ def _check(fn, x, w, b, conv_param):
     unknown = sorted(set(conv_param) - {"stride", "pad"})
     if unknown:
         raise ValueError(f"{fn}: conv_param has unknown key(s) {unknown}; valid keys are ['stride', 'pad'].")
-    stride = _int_param(fn, "stride", conv_param.get("stride", 1), 1)
-    pad = _int_param(fn, "pad", conv_param.get("pad", 0), 0)
-    Ho = conv_output_size(fn, H, HH, stride, pad, "H")
-    Wo = conv_output_size(fn, W, WW, stride, pad, "W")
+    stride = integer(fn, "conv_param['stride']", conv_param.get("stride", 1), low=1)
+    pad = integer(fn, "conv_param['pad']", conv_param.get("pad", 0), low=0)
+    Ho, Wo = _output_shape(fn, x.shape, w.shape, stride, pad)
     return x, w, b, stride, pad, Ho, Wo
 
 
@@ -157,9 +171,8 @@ def conv_backward_naive(dout, cache):
     stride, pad = conv_param.get("stride", 1), conv_param.get("pad", 0)
     N, F = x.shape[0], w.shape[0]
     HH, WW = w.shape[2:]
-    dout = upstream("conv_backward_naive", dout, (N, F) + tuple(
-        1 + (s + 2 * pad - k) // stride for s, k in zip(x.shape[2:], (HH, WW))), x.dtype)
-    Ho, Wo = dout.shape[2:]
+    Ho, Wo = _output_shape("conv_backward_naive", x.shape, w.shape, stride, pad)
+    dout = upstream("conv_backward_naive", dout, (N, F, Ho, Wo), x.dtype)
     # BEGIN SOLUTION
     xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dxpad = np.zeros_like(xpad)
@@ -261,7 +274,7 @@ def conv_backward_fast(dout, cache, need_dx=True):
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     K = C * HH * WW
-    Ho, Wo = (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
+    Ho, Wo = _output_shape("conv_backward_fast", x.shape, w.shape, stride, pad)
     L = Ho * Wo
     dout = upstream("conv_backward_fast", dout, (N, F, Ho, Wo), x.dtype)
     d = dout.reshape(N, F, L)
@@ -290,3 +303,46 @@ def conv_backward_fast(dout, cache, need_dx=True):
                         dcols[:, di, dj]
             dx[start:stop] = dxpad[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3)
     return dx, dw.reshape(w.shape), db
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests, the grader and the benchmarks run for this family (layers/cases.py).
+
+# x's shape, w's shape, stride and pad at each size.
+_SIZES = {"check": ((2, 3, 5, 5), (4, 3, 3, 3), 1, 1),
+          "course": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
+          "training": ((64, 32, 28, 28), (64, 32, 3, 3), 1, 1)}
+
+
+def _make_conv(stride=None, pad=None):
+    def make(rng, size, dtype):
+        x_shape, w_shape, size_stride, size_pad = _SIZES[size]
+        scale = 1.0 if size == "check" else 0.1
+        conv_param = {"stride": stride or size_stride, "pad": size_pad if pad is None else pad}
+        return ({"x": normal(rng, x_shape, dtype), "w": normal(rng, w_shape, dtype, scale=scale),
+                 "b": normal(rng, w_shape[:1], dtype)}, {"conv_param": conv_param})
+    return make
+
+
+def _im2col_product(inputs, params):
+    """conv as one product: (F, C HH WW) filters times (C HH WW, N H' W') patches."""
+    (N, C, _, _), (F, _, HH, WW) = inputs["x"].shape, inputs["w"].shape
+    conv_param = params["conv_param"]
+    Ho, Wo = _output_shape("conv_forward_fast", inputs["x"].shape, inputs["w"].shape, conv_param["stride"],
+                           conv_param["pad"])
+    return F, C * HH * WW, N * Ho * Wo
+
+
+def _torch_conv(torch, t, params):
+    conv_param = params["conv_param"]
+    return torch.nn.functional.conv2d(t["x"], t["w"], t["b"], stride=conv_param["stride"], padding=conv_param["pad"])
+
+
+CASES = (
+    LayerCase("conv_forward_naive", conv_forward_naive, conv_backward_naive, _make_conv(), graded=False, bench=False,
+              torch=_torch_conv),
+    LayerCase("conv_forward_fast", conv_forward_fast, conv_backward_fast, _make_conv(), graded=False,
+              torch=_torch_conv, target={"course": 0.9, "training": 1.2}, gemm=_im2col_product),
+    LayerCase("conv_forward_fast (stride 2)", conv_forward_fast, conv_backward_fast, _make_conv(stride=2, pad=1),
+              graded=False, bench=False, torch=_torch_conv),
+)

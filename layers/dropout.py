@@ -23,11 +23,11 @@ Shape letters: S is any shape.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from layers.validate import cache_type, check_cache, float_array, real_number, returns_cache, upstream
+from layers.cases import LayerCase, normal
+from layers.validate import cache_type, check_cache, float_array, integer, real_number, returns_cache, upstream
 
 __all__ = ["dropout_forward", "dropout_backward"]
 
@@ -84,10 +84,9 @@ def dropout_forward(x, dropout_param):
     mode = dropout_param.get("mode")
     if mode not in ("train", "test"):
         raise ValueError(f"{fn}: dropout_param['mode'] must be 'train' or 'test', got {mode!r}.")
-    seed = dropout_param.get("seed")
-    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise ValueError(f"{fn}: dropout_param['seed'] must be an int >= 0 (or absent), got {seed!r}; for a new "
-                         f"mask on every call pass a numpy Generator as dropout_param['rng'] instead.")
+    seed = integer(fn, "dropout_param['seed']", dropout_param.get("seed"), low=0, allow_none=True,
+                   hint="leave it out for a fresh mask, or for a new mask on every call pass a numpy Generator "
+                        "as dropout_param['rng'] instead")
     if mode == "test":
         # BEGIN SOLUTION
         out = x.copy()
@@ -95,7 +94,7 @@ def dropout_forward(x, dropout_param):
         return out, ("test", None, x.shape, x.dtype)
     rng = dropout_param.get("rng")
     if rng is None:
-        rng = np.random.default_rng(None if seed is None else int(seed))
+        rng = np.random.default_rng(seed)
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"{fn}: dropout_param['rng'] must be a numpy Generator, got {type(rng).__name__}.")
     if p < SPARSE_KEEP_P:
@@ -133,3 +132,22 @@ def dropout_backward(dout, cache):
     # BEGIN SOLUTION
     return dout * mask
     # END SOLUTION
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests and the benchmarks run for this family (layers/cases.py). A fixed
+# seed makes the mask the same in every call, so the layer is a fixed function to check.
+_SIZES = {"check": (5, 6), "course": (100, 100), "training": (256, 4096)}  # (N, D)
+_KEEP = {"check": 0.7, "course": 0.5, "training": 0.5}
+
+
+def _make_dropout(rng, size, dtype):
+    return {"x": normal(rng, _SIZES[size], dtype)}, {"dropout_param": {"p": _KEEP[size], "mode": "train", "seed": 3}}
+
+
+CASES = (
+    # PyTorch's p is the probability of dropping a unit; its mask differs from ours, its cost does not.
+    LayerCase("dropout_forward", dropout_forward, dropout_backward, _make_dropout, graded=False, target=1.3,
+              torch=lambda torch, t, p: torch.nn.functional.dropout(t["x"], 1 - p["dropout_param"]["p"], training=True),
+              torch_exact=False),
+)

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers.validate import cache_type, check_cache, float_operands, returns_cache, scalar_if_0d, upstream
+from layers.cases import LayerCase, normal
+from layers.validate import cache_type, check_cache, float_operands, integer, returns_cache, scalar_if_0d, upstream
+
+__all__ = ["add_forward", "add_backward", "multiply_forward", "multiply_backward", "max_forward", "max_backward",
+           "copy_forward", "copy_backward"]
 
 AddCache = cache_type("add_forward", "x_shape y_shape dtype")
 MultiplyCache = cache_type("multiply_forward", "x y")
@@ -193,8 +197,7 @@ def copy_forward(x, n=2):
     Shape:
         x: S, each of outs: S
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"copy_forward: n must be an int >= 1, got {n!r}.")
+    n = integer("copy_forward", "n", n, low=1)
     (x_arr,), dtype = float_operands("copy_forward", x=x)
     outs = tuple(scalar_if_0d(x_arr.copy()) for _ in range(int(n)))
     return outs, (x_arr.shape, dtype, int(n))
@@ -225,3 +228,39 @@ def copy_backward(douts, cache):
     for i, dout in enumerate(douts):
         dx += upstream(f"copy_backward (douts[{i}])", dout, x_shape, dtype)
     return scalar_if_0d(dx)
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests and the benchmarks run for this family (layers/cases.py).
+
+def max_kink_distance(x, y):
+    """Distance from (x, y) to the max gate's tie x == y: min |x - y| (broadcast as the gate does).
+
+    Args:
+        x, y: the gate's inputs.
+
+    Returns:
+        float (inf when the broadcast shape is empty).
+
+    Shape:
+        x: S_x; y: S_y
+    """
+    d = np.abs(np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64))
+    return float(d.min()) if d.size else float("inf")
+
+
+def _pair(x_shape, y_shape):
+    def make(rng, size, dtype):
+        return {"x": normal(rng, x_shape, dtype), "y": normal(rng, y_shape, dtype)}, {}
+    return make
+
+
+CASES = (
+    LayerCase("add_forward", add_forward, add_backward, _pair((3, 4), (4,)), graded=False, bench=False),
+    LayerCase("multiply_forward", multiply_forward, multiply_backward, _pair((3, 1), (3, 4)),
+              graded=False, bench=False),
+    LayerCase("max_forward", max_forward, max_backward, _pair((3, 4), (3, 4)),
+              kinks=lambda inputs, params: max_kink_distance(inputs["x"], inputs["y"]), graded=False, bench=False),
+    LayerCase("copy_forward", copy_forward, copy_backward,
+              lambda rng, size, dtype: ({"x": normal(rng, (3, 4), dtype)}, {"n": 3}), graded=False, bench=False),
+)

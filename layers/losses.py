@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from layers.cases import LayerCase, normal
 from layers.validate import float_array, labels, real_number
+
+__all__ = ["softmax_loss", "svm_loss"]
 
 
 def _check_scores_and_labels(fn: str, x, y):
@@ -94,3 +97,52 @@ def svm_loss(x, y, delta=1.0):
     dx /= N
     return x.dtype.type(loss), dx
     # END SOLUTION
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests and the benchmarks run for this family (layers/cases.py).
+
+def svm_kink_distance(x, y):
+    """Distance to the SVM hinge: min over samples i and classes j != y_i of |x_ij - x_iy_i + 1|.
+
+    Args:
+        x: class scores.
+        y: integer labels.
+
+    Returns:
+        float.
+
+    Shape:
+        x: (N, C); y: (N,)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise ValueError(f"svm_kink_distance: x must be (N, C) and y (N,), got {x.shape} and {y.shape}.")
+    margins = np.abs(x - x[np.arange(x.shape[0]), y][:, None] + 1.0)
+    margins[np.arange(x.shape[0]), y] = np.inf
+    return float(margins.min())
+
+
+# (N, C) at each size.
+_SIZES = {"check": (6, 4), "course": (100, 10), "training": (1024, 1000)}
+
+
+def _scores(scale):
+    def make(rng, size, dtype):
+        N, C = _SIZES[size]
+        y = rng.integers(0, C, N)
+        return {"x": normal(rng, (N, C), dtype, scale=scale)}, {"y": y}
+    return make
+
+
+CASES = (
+    LayerCase("softmax_loss", softmax_loss, None, _scores(3.0), kind="loss", graded=False,
+              torch=lambda torch, t, p: torch.nn.functional.cross_entropy(t["x"], torch.from_numpy(p["y"])),
+              target=1.3),
+    LayerCase("svm_loss", svm_loss, None, _scores(1.0), kind="loss", graded=False, bench=False,
+              kinks=lambda inputs, params: svm_kink_distance(inputs["x"], params["y"]),
+              torch=lambda torch, t, p: torch.nn.functional.multi_margin_loss(t["x"], torch.from_numpy(p["y"]),
+                                                                              reduction="sum")
+              * t["x"].shape[1] / t["x"].shape[0]),
+)

@@ -8,16 +8,15 @@ scale by gamma and shift by beta:
 
 with mean and (biased) var over axis 0 for batchnorm and axis 1 for layernorm. Their backward
 passes share one closed form, derived by collapsing the computational graph; with M the
-number of values averaged and dxhat = dout * gamma:
+number of values in each sum and dxhat = dout * gamma:
 
-    dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+    dx = (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)) / (M * sqrt(var + eps))
 
-``batchnorm_backward`` instead walks the graph node by node, as a learner would on paper;
-both read the same cache. ``batchnorm_backward_alt`` also uses that gamma is constant along
-the batch, which makes it about 2.5x faster than the graph walk at 1024 x 4096;
-``layernorm_backward`` turns the row means into matrix-vector products with gamma. Running
-statistics are the one documented side effect in this library: ``batchnorm_forward`` writes
-``running_mean`` and ``running_var`` back into ``bn_param``.
+``normalized_input_grad`` computes it (its tuned reductions are in layers/reductions.py) for ``batchnorm_backward_alt``, ``layernorm_backward`` and
+the spatial norms (batchnorm's sums are gamma * dbeta and gamma * dgamma): about 2.5x faster at
+1024 x 4096 than ``batchnorm_backward``, which walks the graph node by node, as a learner would
+on paper, from the same cache. Running statistics are the one documented side effect in this
+library: ``batchnorm_forward`` writes ``running_mean`` and ``running_var`` back into ``bn_param``.
 
 eps must be positive in x's dtype (1e-50 is 0 in float32): with eps = 0 a constant feature
 would divide 0 by 0. A running_var given in bn_param must hold no negative value, since its
@@ -30,31 +29,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from layers.cases import LayerCase, normal
+from layers.reductions import fused_subtract_scale, mean, sum_product
 from layers.validate import cache_type, check_cache, float_array, param_array, real_number, returns_cache, upstream
 
-__all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward",
-           "layernorm_backward"]
+__all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt", "layernorm_forward", "layernorm_backward"]
 
 BN_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
-# "mode" is accepted and ignored: the course passes {"mode": "train"}, and layernorm is the same
-# computation in both modes.
+# "mode" is accepted and ignored, as the course passes it: layernorm is the same in both modes.
 LN_KEYS = ("eps", "mode")
 
 BatchnormCache = cache_type("batchnorm_forward", "mode xhat xc std gamma")
 LayernormCache = cache_type("layernorm_forward", "xhat std gamma")
 
 
-def _check_inputs(fn, x, gamma, beta):
-    x = float_array(fn, "x", x, ndim=2, batch=True)
-    D = x.shape[1]
-    params = []
-    for name, value in (("gamma", gamma), ("beta", beta)):
+def gamma_beta(fn, x, gamma, beta, shape, meaning):
+    """(gamma, beta) checked for the checked input x of ``fn``: x's dtype (param_array converts exact
+    integers) and ``shape``; ``meaning`` follows the shape in the message (", one value per feature ...").
+
+    Shape:
+        gamma, beta: ``shape``
+    """
+    def check(name, value):
         value = param_array(fn, name, value, x.dtype)
-        if value.shape != (D,):
-            raise ValueError(f"{fn}: {name} must have shape ({D},), one value per feature of x {x.shape}, "
-                             f"got {value.shape}.")
-        params.append(value)
-    return x, *params
+        if value.shape != shape:
+            raise ValueError(f"{fn}: {name} must have shape {shape}{meaning}, got {value.shape}.")
+        return value
+    return check("gamma", gamma), check("beta", beta)
 
 
 def _check_param(fn, name, param, allowed, dtype):
@@ -86,63 +87,42 @@ def ignored_mode(fn, name, param):
                          f"got {param['mode']!r}.")
 
 
-def _axes(axis, ndim):
-    """axis (an int or a tuple) as a sorted tuple of non-negative axes."""
-    return tuple(sorted(a % ndim for a in ((axis,) if isinstance(axis, int) else axis)))
-
-
-def _sum_product(a, b, axis):
-    """sum(a * b) over axis, keeping the reduced axes, without the (a * b) temporary (einsum)."""
-    axes = _axes(axis, a.ndim)
-    index = list(range(a.ndim))
-    kept = [i for i in index if i not in axes]
-    total = np.einsum(a, index, b, index, kept)
-    return total.reshape([1 if i in axes else n for i, n in enumerate(a.shape)])
-
-
-def _mean(x, axis):
-    """x.mean(axis, keepdims=True); for a 2-D x as a matrix-vector product with a vector of
-    ones, which BLAS does in one pass over x (about twice as fast as x.mean in float32)."""
-    axes = _axes(axis, x.ndim)
-    if x.ndim != 2 or len(axes) != 1:
-        return x.mean(axis=axis, keepdims=True)
-    n = x.shape[axes[0]]
-    ones = np.full(n, 1 / n, dtype=x.dtype)
-    return (ones @ x)[None, :] if axes == (0,) else (x @ ones)[:, None]
-
-
 def _normalize(x, axis, eps):
     """(xhat, xc, mu, var, std) along ``axis``; the statistics keep their reduced axis."""
     # BEGIN SOLUTION
-    mu = _mean(x, axis)
+    mu = mean(x, axis)
     xc = x - mu
-    var = _sum_product(xc, xc, axis) / (x.size // mu.size)
+    var = sum_product(xc, xc, axis) / (x.size // mu.size)
     std = np.sqrt(var + eps)
     return xc * (1 / std), xc, mu, var, std
     # END SOLUTION
 
 
-def normalized_input_grad(dxhat, xhat, std, axis):
-    """dx from dxhat for xhat = (x - mean) / std taken along ``axis``: the closed form.
+def normalized_input_grad(dxhat, xhat, std, axis, sums=None, gamma=None):
+    """dx from dxhat for xhat = (x - mean) / std along ``axis``: the closed form of the module docstring.
 
     Args:
-        dxhat: gradient with respect to xhat.
-        xhat: the normalized input.
-        std: sqrt(var + eps), with the reduced axis kept.
+        dxhat, xhat: the gradient with respect to xhat, and xhat.
+        std: sqrt(var + eps), with the reduced axes kept.
         axis: the axis (or axes) the statistics were taken over.
+        sums: (sum(dxhat), sum(dxhat * xhat)) over axis, if the caller has them; else computed.
+        gamma: a gamma constant along axis (batchnorm's, not layernorm's), with dout passed for
+            dxhat and its sums (dbeta, dgamma): the form is linear in dxhat, so gamma factors out.
 
     Returns:
-        dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std.
+        dx = (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)) / (M * std) (times gamma if given).
 
     Shape:
-        dxhat, xhat, dx: any shape S; std: S with the reduced axes of length 1
+        dxhat, xhat, dx: any shape S; std, the sums, gamma: S with the reduced axes of length 1
     """
     # BEGIN SOLUTION
-    count = dxhat.size // std.size  # values per statistic
-    dx = dxhat - dxhat.mean(axis=axis, keepdims=True)
-    dx -= xhat * (_sum_product(dxhat, xhat, axis) / count)
-    dx *= 1 / std
-    return dx
+    M = dxhat.size // std.size  # values per statistic
+    if sums is None:
+        sums = dxhat.sum(axis=axis, keepdims=True), sum_product(dxhat, xhat, axis)
+    sum_dxhat, sum_dxhat_xhat = sums
+    scale = 1 / std if gamma is None else gamma / std
+    # dx = (dxhat - xhat * sum_dxhat_xhat / M - sum_dxhat / M) * scale
+    return fused_subtract_scale(dxhat, xhat, sum_dxhat_xhat / M, sum_dxhat / M, scale)
     # END SOLUTION
 
 
@@ -198,7 +178,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         gamma, beta, running_mean, running_var: (D,)
     """
     fn = "batchnorm_forward"
-    x, gamma, beta = _check_inputs(fn, x, gamma, beta)
+    x = float_array(fn, "x", x, ndim=2, batch=True)
+    gamma, beta = gamma_beta(fn, x, gamma, beta, (x.shape[1],), f", one value per feature of x {x.shape}")
     N, D = x.shape
     mode, eps, momentum, running = bn_settings(fn, bn_param, D, x.dtype)
     if mode == "train":
@@ -285,26 +266,19 @@ def batchnorm_backward_alt(dout, cache):
     dout = upstream("batchnorm_backward_alt", dout, xhat.shape, xhat.dtype)
     if mode == "test":
         return _closed_form_test(dout, xhat, std, gamma)
-    # gamma is constant down each column, so mean(dxhat) = gamma dbeta / N and
-    # mean(dxhat xhat) = gamma dgamma / N: the closed form reuses the parameter gradients,
-    #   dx = gamma / std * (dout - dbeta / N - xhat dgamma / N),
-    # four passes over (N, D) into one buffer.
     # BEGIN SOLUTION
-    N = dout.shape[0]
     dbeta = dout.sum(axis=0)
-    dgamma = np.einsum("nd,nd->d", dout, xhat)  # sum(dout * xhat, axis=0) without a temporary
-    dx = xhat * (dgamma / N)
-    np.subtract(dout, dx, out=dx)
-    dx -= dbeta / N
-    dx *= gamma / std
+    dgamma = sum_product(dout, xhat, 0)[0]  # sum(dout * xhat, axis=0)
+    # gamma is the same down each column: the sums of dxhat = dout * gamma are gamma * (dbeta, dgamma)
+    dx = normalized_input_grad(dout, xhat, std, 0, sums=(dbeta, dgamma), gamma=gamma)
     # END SOLUTION
     return dx, dgamma, dbeta
 
 
-def _closed_form_test(dout, xhat, std, gamma):
+def _closed_form_test(dout, xhat, std, gamma, axis=0):
     # In test mode mean and var are constants, so the layer is affine in x.
     # BEGIN SOLUTION
-    return dout * gamma / std, (dout * xhat).sum(axis=0), dout.sum(axis=0)
+    return dout * gamma / std, (dout * xhat).sum(axis=axis), dout.sum(axis=axis)
     # END SOLUTION
 
 
@@ -329,17 +303,17 @@ def layernorm_forward(x, gamma, beta, ln_param):
         gamma, beta: (D,)
     """
     fn = "layernorm_forward"
-    x, gamma, beta = _check_inputs(fn, x, gamma, beta)
+    x = float_array(fn, "x", x, ndim=2, batch=True)
+    gamma, beta = gamma_beta(fn, x, gamma, beta, (x.shape[1],), f", one value per feature of x {x.shape}")
     eps = _check_param(fn, "ln_param", ln_param, LN_KEYS, x.dtype)
     ignored_mode(fn, "ln_param", ln_param)
     if x.shape[1] < 2:
         raise ValueError(f"{fn}: needs at least 2 features per sample to estimate a variance, got x of shape {x.shape}.")
     # BEGIN SOLUTION
-    # _normalize would keep x - mean as well; layernorm's cache needs only xhat, so one
-    # buffer becomes x - mean and then, scaled in place, xhat.
+    # one buffer becomes x - mean, then (in place) xhat: unlike _normalize, no x - mean is kept
     D = x.shape[1]
-    xhat = x - _mean(x, 1)                                     # (N, D)
-    std = np.sqrt(_sum_product(xhat, xhat, 1) / D + eps)       # (N, 1)
+    xhat = x - mean(x, 1)                                     # (N, D)
+    std = np.sqrt(sum_product(xhat, xhat, 1) / D + eps)       # (N, 1)
     xhat *= 1 / std
     out = xhat * gamma
     out += beta
@@ -362,20 +336,39 @@ def layernorm_backward(dout, cache):
     """
     xhat, std, gamma = check_cache("layernorm_backward", cache, LayernormCache)
     dout = upstream("layernorm_backward", dout, xhat.shape, xhat.dtype)
-    # The closed form with dxhat = dout * gamma. gamma varies along the row, so its row means
-    # are matrix-vector products with gamma, and dout * xhat serves dgamma too:
-    #   mean(dxhat) = dout @ gamma / D,   mean(dxhat * xhat) = (dout * xhat) @ gamma / D.
     # BEGIN SOLUTION
-    D = xhat.shape[1]
-    prod = dout * xhat                                         # (N, D)
+    prod = dout * xhat                                             # (N, D)
     dgamma = prod.sum(axis=0)
     dbeta = dout.sum(axis=0)
-    mean_dxhat = (dout @ gamma)[:, None] / D                   # (N, 1)
-    mean_dxhat_xhat = (prod @ gamma)[:, None] / D              # (N, 1)
-    dx = dout * gamma
-    dx -= mean_dxhat
-    np.multiply(xhat, mean_dxhat_xhat, out=prod)
-    dx -= prod
-    dx *= 1 / std
+    sums = sum_product(dout, gamma, 1), sum_product(prod, gamma, 1)  # row sums of dxhat, dxhat * xhat
+    dx = normalized_input_grad(dout * gamma, xhat, std, 1, sums=sums)
     # END SOLUTION
     return dx, dgamma, dbeta
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests and the benchmarks run for this family (layers/cases.py).
+_SIZES = {"check": (6, 4), "course": (100, 100), "training": (256, 1024)}  # (N, D)
+
+
+def _make_norm(param, shape=None):
+    def make(rng, size, dtype):
+        N, D = shape if shape and size == "check" else _SIZES[size]
+        return ({"x": normal(rng, (N, D), dtype, scale=2.0, shift=1.0), "gamma": normal(rng, (D,), dtype, scale=0.1,
+                 shift=1.0), "beta": normal(rng, (D,), dtype)}, {param: {"mode": "train"} if param == "bn_param" else {}})
+    return make
+
+
+def _torch_bn(torch, t, params):
+    return torch.nn.functional.batch_norm(t["x"], None, None, t["gamma"], t["beta"], training=True, eps=1e-5)
+
+
+CASES = (
+    LayerCase("batchnorm_forward", batchnorm_forward, batchnorm_backward, _make_norm("bn_param"), graded=False,
+              bench=False, torch=_torch_bn),
+    LayerCase("batchnorm_forward (alt backward)", batchnorm_forward, batchnorm_backward_alt, _make_norm("bn_param"),
+              graded=False, torch=_torch_bn, target=1.3),
+    LayerCase("layernorm_forward", layernorm_forward, layernorm_backward, _make_norm("ln_param", (4, 6)), graded=False,
+              target=1.3, torch=lambda torch, t, p: torch.nn.functional.layer_norm(
+                  t["x"], t["x"].shape[1:], t["gamma"], t["beta"], eps=1e-5)),
+)

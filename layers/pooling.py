@@ -26,11 +26,10 @@ Shape letters: N batch, C channels, H W image, H' W' output size.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from layers.validate import cache_type, check_cache, float_array, returns_cache, upstream
+from layers.cases import LayerCase, normal
+from layers.validate import cache_type, check_cache, float_array, integer, returns_cache, upstream
 from layers.conv import conv_output_size
 
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive", "max_pool_forward_fast", "max_pool_backward_fast"]
@@ -48,15 +47,11 @@ def _check(fn, x, pool_param):
     unknown = sorted(set(pool_param) - set(POOL_KEYS))
     if unknown:
         raise ValueError(f"{fn}: pool_param has unknown key(s) {unknown}; valid keys are {list(POOL_KEYS)}.")
-    values = []
-    for key in POOL_KEYS:
-        value = pool_param.get(key, 2)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{fn}: pool_param[{key!r}] must be an int >= 1, got {value!r}.")
-        values.append(int(value))
-    ph, pw, stride = values
-    Ho = conv_output_size(fn, x.shape[2], ph, stride, 0, "H", what="window")
-    Wo = conv_output_size(fn, x.shape[3], pw, stride, 0, "W", what="window")
+    ph, pw, stride = (integer(fn, f"pool_param[{key!r}]", pool_param.get(key, 2), low=1) for key in POOL_KEYS)
+    Ho = conv_output_size(fn, x.shape[2], ph, stride, 0, "H", what="window", filter_arg="pool_param['pool_height']",
+                          stride_arg="pool_param['stride']", pad_arg=None)
+    Wo = conv_output_size(fn, x.shape[3], pw, stride, 0, "W", what="window", filter_arg="pool_param['pool_width']",
+                          stride_arg="pool_param['stride']", pad_arg=None)
     return x, ph, pw, stride, Ho, Wo
 
 
@@ -123,14 +118,15 @@ def _window(x, di, dj, stride, Ho, Wo):
     return x[:, :, di:di + stride * (Ho - 1) + 1:stride, dj:dj + stride * (Wo - 1) + 1:stride]
 
 
-def _tiles(x, ph, pw, stride, Ho, Wo):
-    """Whether the windows tile x exactly (stride = window, window divides H and W)."""
-    return stride == ph and stride == pw and x.shape[2] == Ho * ph and x.shape[3] == Wo * pw
+def _tiles(shape, ph, pw, stride, Ho, Wo):
+    """Whether the windows tile an input of this shape exactly (stride = window, window divides H and W):
+    the one test of the reshape path, in forward and backward alike."""
+    return stride == ph and stride == pw and shape[2] == Ho * ph and shape[3] == Wo * pw
 
 
 def _offset_views(x, ph, pw, stride, Ho, Wo):
     """The views of each window offset, in row-major order: (N, C, H', W') each."""
-    if _tiles(x, ph, pw, stride, Ho, Wo):
+    if _tiles(x.shape, ph, pw, stride, Ho, Wo):
         # Reshape path: the windows are the blocks of x.reshape(N, C, H', ph, W', pw).
         blocks = x.reshape(x.shape[0], x.shape[1], Ho, ph, Wo, pw)
         return [blocks[:, :, :, di, :, dj] for di in range(ph) for dj in range(pw)]
@@ -160,7 +156,7 @@ def max_pool_forward_fast(x, pool_param):
     """
     x, ph, pw, stride, Ho, Wo = _check("max_pool_forward_fast", x, pool_param)
     index_type = np.uint8 if ph * pw <= 256 else np.int32
-    if _tiles(x, ph, pw, stride, Ho, Wo):
+    if _tiles(x.shape, ph, pw, stride, Ho, Wo):
         out, winner = _tiled_max(x, ph, pw, Ho, Wo, index_type)
     else:
         out, winner = _running_max(_offset_views(x, ph, pw, stride, Ho, Wo), index_type)
@@ -228,7 +224,7 @@ def max_pool_backward_fast(dout, cache):
     shape, dtype, ph, pw, stride, winner = check_cache("max_pool_backward_fast", cache, MaxPoolFastCache)
     dout = upstream("max_pool_backward_fast", dout, winner.shape, dtype)
     Ho, Wo = winner.shape[2:]
-    tiles = stride == ph and stride == pw and shape[2] == Ho * ph and shape[3] == Wo * pw
+    tiles = _tiles(shape, ph, pw, stride, Ho, Wo)
     dx = np.empty(shape, dtype=dtype) if tiles else np.zeros(shape, dtype=dtype)
     for k, target in enumerate(_offset_views(dx, ph, pw, stride, Ho, Wo)):
         if tiles:
@@ -236,3 +232,63 @@ def max_pool_backward_fast(dout, cache):
         else:
             target += dout * (winner == k)
     return dx
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests, the grader and the benchmarks run for this family (layers/cases.py).
+
+def max_pool_kink_distance(x, pool_param):
+    """Distance to a tie in a max-pool window: the smallest gap between a window's two largest values.
+
+    Args:
+        x: the pooling input.
+        pool_param: dict with "pool_height", "pool_width", "stride".
+
+    Returns:
+        float (inf when every window has one element).
+
+    Shape:
+        x: (N, C, H, W)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 4:
+        raise ValueError(f"max_pool_kink_distance: x must be (N, C, H, W), got shape {x.shape}.")
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param.get("stride", 1)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::s, ::s]
+    flat = windows.reshape(*windows.shape[:4], ph * pw)  # (N, C, H', W', ph * pw)
+    if flat.shape[-1] < 2:
+        return float("inf")
+    top2 = np.sort(flat, axis=-1)[..., -2:]
+    return float((top2[..., 1] - top2[..., 0]).min())
+
+
+_SQUARE = {"pool_height": 2, "pool_width": 2, "stride": 2}
+# x's shape at each size (2x2 windows, stride 2).
+_SIZES = {"check": (2, 3, 6, 6), "course": (100, 25, 16, 16), "training": (64, 64, 28, 28)}
+
+
+def _make_pool(pool_param=None, check_shape=None):
+    def make(rng, size, dtype):
+        shape = check_shape if check_shape and size == "check" else _SIZES[size]
+        return {"x": normal(rng, shape, dtype)}, {"pool_param": dict(pool_param or _SQUARE)}
+    return make
+
+
+def _pool_kinks(inputs, params):
+    return max_pool_kink_distance(inputs["x"], params["pool_param"])
+
+
+def _torch_pool(torch, t, params):
+    p = params["pool_param"]
+    return torch.nn.functional.max_pool2d(t["x"], (p["pool_height"], p["pool_width"]), p["stride"])
+
+
+CASES = (
+    LayerCase("max_pool_forward_naive", max_pool_forward_naive, max_pool_backward_naive, _make_pool(),
+              kinks=_pool_kinks, graded=False, bench=False, torch=_torch_pool),
+    LayerCase("max_pool_forward_fast", max_pool_forward_fast, max_pool_backward_fast, _make_pool(),
+              kinks=_pool_kinks, graded=False, torch=_torch_pool, target=1.5),
+    LayerCase("max_pool_forward_fast (overlapping 3x3/2)", max_pool_forward_fast, max_pool_backward_fast,
+              _make_pool({"pool_height": 3, "pool_width": 3, "stride": 2}, (2, 2, 7, 7)),
+              kinks=_pool_kinks, graded=False, bench=False, torch=_torch_pool),
+)

@@ -9,6 +9,7 @@ H W image, F filters, H' W' after the convolution, H'' W'' after the pooling.
 
 from __future__ import annotations
 
+from layers.cases import LayerCase, normal
 from layers.validate import cache_type, check_cache, returns_cache
 from layers.activations import relu_backward, relu_forward
 from layers.affine import affine_backward, affine_forward
@@ -21,6 +22,10 @@ from layers.normalization import (
     layernorm_backward,
     layernorm_forward,
 )
+
+__all__ = ["affine_relu_forward", "affine_relu_backward", "affine_norm_relu_forward", "affine_norm_relu_backward",
+           "conv_relu_forward", "conv_relu_backward", "conv_relu_pool_forward", "conv_relu_pool_backward",
+           "conv_bn_relu_forward", "conv_bn_relu_backward"]
 
 NORMALIZATIONS = ("batchnorm", "layernorm")
 
@@ -246,3 +251,45 @@ def conv_bn_relu_backward(dout, cache, need_dx=True):
     da, dgamma, dbeta = spatial_batchnorm_backward(dz, bn_cache)
     dx, dw, db = conv_backward_fast(da, conv_cache, need_dx=need_dx)
     return dx, dw, db, dgamma, dbeta
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck and the tests run for this family (layers/cases.py); the parts are graded
+# and benchmarked on their own.
+
+def _affine_norm(N, D, M, normalization=None):
+    def make(rng, size, dtype):
+        inputs = {"x": normal(rng, (N, D), dtype), "w": normal(rng, (D, M), dtype), "b": normal(rng, (M,), dtype)}
+        if normalization is None:
+            return inputs, {}
+        inputs.update(gamma=normal(rng, (M,), dtype, scale=0.1, shift=1.0), beta=normal(rng, (M,), dtype))
+        norm_param = {"mode": "train"} if normalization == "batchnorm" else {}
+        return inputs, {"norm_param": norm_param, "normalization": normalization}
+    return make
+
+
+def _conv_sandwich(x_shape, F, bn=False, pool=False):
+    def make(rng, size, dtype):
+        C = x_shape[1]
+        inputs = {"x": normal(rng, x_shape, dtype), "w": normal(rng, (F, C, 3, 3), dtype), "b": normal(rng, (F,), dtype)}
+        params = {"conv_param": {"stride": 1, "pad": 1}}
+        if bn:
+            inputs.update(gamma=normal(rng, (F,), dtype, scale=0.1, shift=1.0), beta=normal(rng, (F,), dtype))
+            params["bn_param"] = {"mode": "train"}
+        if pool:
+            params["pool_param"] = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        return inputs, params
+    return make
+
+
+CASES = tuple(LayerCase(name, forward, backward, make, graded=False, bench=False) for name, forward, backward, make in (
+    ("affine_relu_forward", affine_relu_forward, affine_relu_backward, _affine_norm(4, 6, 5)),
+    ("affine_norm_relu_forward (batchnorm)", affine_norm_relu_forward, affine_norm_relu_backward,
+     _affine_norm(6, 5, 4, "batchnorm")),
+    ("affine_norm_relu_forward (layernorm)", affine_norm_relu_forward, affine_norm_relu_backward,
+     _affine_norm(3, 5, 6, "layernorm")),
+    ("conv_relu_forward", conv_relu_forward, conv_relu_backward, _conv_sandwich((2, 3, 5, 5), 4)),
+    ("conv_relu_pool_forward", conv_relu_pool_forward, conv_relu_pool_backward,
+     _conv_sandwich((2, 3, 4, 4), 3, pool=True)),
+    ("conv_bn_relu_forward", conv_bn_relu_forward, conv_bn_relu_backward, _conv_sandwich((2, 3, 4, 4), 3, bn=True)),
+))

@@ -11,12 +11,14 @@ Shape letters: N batch, C channels, H W image, G groups.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
-from layers.validate import cache_type, check_cache, float_array, param_array, returns_cache, upstream
-from layers.normalization import _normalize, bn_settings, ignored_mode, normalized_input_grad, positive_eps
+from layers.cases import LayerCase, normal
+from layers.reductions import sum_product
+from layers.validate import cache_type, check_cache, float_array, integer, returns_cache, upstream
+from layers.normalization import (_closed_form_test, _normalize, bn_settings, gamma_beta, ignored_mode,
+                                  normalized_input_grad, positive_eps)
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward", "spatial_groupnorm_forward",
            "spatial_groupnorm_backward"]
@@ -46,14 +48,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     fn = "spatial_batchnorm_forward"
     x = float_array(fn, "x", x, ndim=4, batch=True)
     N, C, H, W = x.shape
-    params = []
-    for name, value in (("gamma", gamma), ("beta", beta)):
-        value = param_array(fn, name, value, x.dtype)
-        if value.shape != (C,):
-            raise ValueError(f"{fn}: {name} must have shape ({C},) and dtype {x.dtype}, one value per channel of "
-                             f"x {x.shape}, got {value.shape} {value.dtype}.")
-        params.append(value)
-    gamma, beta = params
+    gamma, beta = gamma_beta(fn, x, gamma, beta, (C,), f" and dtype {x.dtype}, one value per channel of x {x.shape}")
     mode, eps, momentum, running = bn_settings(fn, bn_param, C, x.dtype)
     if mode == "train" and N * H * W < 2:
         raise ValueError(f"{fn}: train mode needs at least 2 values per channel to estimate a variance, "
@@ -92,18 +87,14 @@ def spatial_batchnorm_backward(dout, cache):
     dout = upstream("spatial_batchnorm_backward", dout, xhat.shape, xhat.dtype)
     C = xhat.shape[1]
     # BEGIN SOLUTION
-    dbeta = dout.sum(axis=(0, 2, 3))
-    dgamma = np.einsum("nchw,nchw->c", dout, xhat)
-    if mode == "test":  # the statistics are constants: the layer is affine in x
-        return dout * (gamma4 / std), dgamma, dbeta
-    M = dout.size // C  # values per channel, N * H * W
-    # dx = gamma / std * (dout - dbeta / M - xhat dgamma / M), built in one buffer
-    dx = xhat * (dgamma / M).reshape(1, C, 1, 1)
-    np.subtract(dout, dx, out=dx)
-    dx -= (dbeta / M).reshape(1, C, 1, 1)
-    dx *= gamma4 / std
+    if mode == "test":
+        return _closed_form_test(dout, xhat, std, gamma4, axis=(0, 2, 3))
+    dbeta = dout.sum(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
+    dgamma = sum_product(dout, xhat, (0, 2, 3))     # (1, C, 1, 1): sum(dout * xhat) per channel
+    # as in batchnorm_backward_alt: gamma is the same over each channel's values, so it factors out
+    dx = normalized_input_grad(dout, xhat, std, (0, 2, 3), sums=(dbeta, dgamma), gamma=gamma4)
     # END SOLUTION
-    return dx, dgamma, dbeta
+    return dx, dgamma.reshape(C), dbeta.reshape(C)
 
 
 @returns_cache(SpatialGroupnormCache)
@@ -127,15 +118,8 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     fn = "spatial_groupnorm_forward"
     x = float_array(fn, "x", x, ndim=4, batch=True)
     N, C, H, W = x.shape
-    params = []
-    for name, value in (("gamma", gamma), ("beta", beta)):
-        value = param_array(fn, name, value, x.dtype)
-        if value.shape != (1, C, 1, 1):
-            raise ValueError(f"{fn}: {name} must have shape (1, {C}, 1, 1) for x {x.shape}, got {value.shape}.")
-        params.append(value)
-    gamma, beta = params
-    if isinstance(G, bool) or not isinstance(G, numbers.Integral) or G < 1:
-        raise ValueError(f"{fn}: G must be a positive int, got {G!r}.")
+    gamma, beta = gamma_beta(fn, x, gamma, beta, (1, C, 1, 1), f" for x {x.shape}")
+    G = integer(fn, "G", G, low=1)
     if C % G:
         raise ValueError(f"{fn}: G = {G} groups must divide the C = {C} channels of x {x.shape}; "
                          f"{C} / {G} = {C / G:g}.")
@@ -146,10 +130,8 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     eps = positive_eps(fn, "gn_param", gn_param, x.dtype)
     # BEGIN SOLUTION
     grouped = x.reshape(N, G, (C // G) * H * W)  # (N, G, C/G * H * W)
-    mu = grouped.mean(axis=2, keepdims=True)
-    xc = grouped - mu
-    std = np.sqrt((xc * xc).mean(axis=2, keepdims=True) + eps)  # (N, G, 1)
-    xhat = (xc / std).reshape(N, C, H, W)
+    xhat, _, _, _, std = _normalize(grouped, 2, eps)  # std: (N, G, 1)
+    xhat = xhat.reshape(N, C, H, W)
     return gamma * xhat + beta, (G, xhat, std, gamma)
     # END SOLUTION
 
@@ -177,3 +159,36 @@ def spatial_groupnorm_backward(dout, cache):
     dx = normalized_input_grad(dxhat, xhat.reshape(N, G, -1), std, axis=2)
     return dx.reshape(N, C, H, W), dgamma, dbeta
     # END SOLUTION
+
+
+# ----------------------------------------------------------------------------- declarations
+# What gradcheck, the tests and the benchmarks run for this family (layers/cases.py).
+
+# x's shape at each size, and the groups of the group norm case.
+_SIZES = {"check": (3, 4, 3, 3), "course": (50, 16, 16, 16), "training": (64, 64, 28, 28)}
+_GROUPS = {"check": 3, "course": 4, "training": 8}
+
+
+def _make_spatial_bn(rng, size, dtype):
+    shape = _SIZES[size]
+    C = shape[1]
+    return ({"x": normal(rng, shape, dtype, scale=2.0, shift=1.0), "gamma": normal(rng, (C,), dtype, scale=0.1, shift=1.0),
+             "beta": normal(rng, (C,), dtype)}, {"bn_param": {"mode": "train"}})
+
+
+def _make_groupnorm(rng, size, dtype):
+    shape = (2, 6, 3, 3) if size == "check" else _SIZES[size]
+    C = shape[1]
+    return ({"x": normal(rng, shape, dtype, scale=2.0, shift=1.0),
+             "gamma": normal(rng, (1, C, 1, 1), dtype, scale=0.1, shift=1.0), "beta": normal(rng, (1, C, 1, 1), dtype)},
+            {"G": _GROUPS[size], "gn_param": {}})
+
+
+CASES = (
+    LayerCase("spatial_batchnorm_forward", spatial_batchnorm_forward, spatial_batchnorm_backward, _make_spatial_bn,
+              graded=False, target=1.3, torch=lambda torch, t, p: torch.nn.functional.batch_norm(
+                  t["x"], None, None, t["gamma"], t["beta"], training=True, eps=1e-5)),
+    LayerCase("spatial_groupnorm_forward", spatial_groupnorm_forward, spatial_groupnorm_backward, _make_groupnorm,
+              graded=False, torch=lambda torch, t, p: torch.nn.functional.group_norm(
+                  t["x"], p["G"], t["gamma"].reshape(-1), t["beta"].reshape(-1), eps=1e-5)),
+)

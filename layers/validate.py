@@ -14,6 +14,8 @@ Policies every layer follows through these checks:
   scipy and BLAS have no float16 kernels (it would run as float64 or float32 and upcast).
 - Numbers: wherever a Python number is accepted, so is a numpy scalar (np.float32(1.0),
   np.int64(3)). Numpy floating scalars keep their dtype as operands of the gates, like arrays.
+  Integer parameters (sizes, strides, counts, seeds) take Python ints and numpy integer
+  scalars, never bool or a whole float such as 2.0 (integer).
 - Empty batches: a forward pass refuses an x with N = 0 samples (its leading axis; for the
   gates and activations, any operand with a zero-length leading axis), with a message that
   says so, instead of returning empty outputs. Batchnorm and the losses cannot average over no
@@ -264,6 +266,57 @@ def real_number(fn: str, name: str, value, *, low=None, high=None, low_open=Fals
     return value
 
 
+class NotAnInteger(TypeError, ValueError):
+    """What integer raises for a value that is not an integer (a float, a bool, a string, None).
+
+    Both a TypeError (the kind of value is wrong) and a ValueError (what most integer checks
+    raised before there was one helper), as numpy's AxisError is both a ValueError and an
+    IndexError: code that catches either keeps working.
+    """
+
+
+def integer(fn: str, name: str, value, *, low=None, high=None, allow_none=False, hint=None) -> int | None:
+    """Check an integer parameter (a count, a size, a stride, a seed) and return it as a Python int.
+
+    Python ints and numpy integer scalars (np.int64(3)) are accepted; bool and np.bool_ are
+    refused, as is every non-integer, whole floats such as 2.0 included: nothing is truncated.
+
+    Args:
+        fn, name: the calling function and the argument, for the error message.
+        value: the value to check.
+        low, high: the allowed range, both ends included; None leaves that end open.
+        allow_none: accept None too (returned as None), for "use the default" or "all".
+        hint: how to fix the call, appended to the message after a semicolon, if any.
+
+    Returns:
+        value as a Python int, or None when allow_none and value is None.
+
+    Raises:
+        NotAnInteger (a TypeError and a ValueError): value is not an integer.
+        ValueError: value is outside [low, high].
+    """
+    if type(value) is int:  # the common case, without the slower abstract-class check
+        number = value
+    elif value is None and allow_none:
+        return None
+    elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise NotAnInteger(_integer_message(fn, name, value, low, high, allow_none, hint))
+    else:
+        number = int(value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(_integer_message(fn, name, number, low, high, allow_none, hint))
+    return number
+
+
+def _integer_message(fn, name, got, low, high, allow_none, hint) -> str:
+    if low is not None and high is not None:
+        limits = f" in [{low}, {high}]"
+    else:
+        limits = f" >= {low}" if low is not None else f" <= {high}" if high is not None else ""
+    fix = f"; {hint}." if hint else "."
+    return f"{fn}: {name} must be an int{limits}{' or None' if allow_none else ''}, got {got!r}{fix}"
+
+
 def cache_type(forward: str, fields: str):
     """The tagged tuple type of one forward pass's caches: a namedtuple named after the pass.
 
@@ -274,9 +327,6 @@ def cache_type(forward: str, fields: str):
 
     Returns:
         the namedtuple class, with ``forward`` as a class attribute for error messages.
-
-    Shape:
-        (no arrays)
     """
     stem = forward.replace("_forward", "")
     name = "".join(part.capitalize() for part in stem.split("_")) + "Cache"
@@ -305,9 +355,6 @@ def returns_cache(kind):
 
     Returns:
         the decorator.
-
-    Shape:
-        (no arrays)
     """
     fields = kind._fields
 
@@ -339,9 +386,6 @@ def check_cache(fn: str, cache, kind):
 
     Returns:
         ``cache`` unchanged, ready to unpack.
-
-    Shape:
-        (no arrays)
     """
     if type(cache) is not kind:
         raise TypeError(

@@ -1,66 +1,28 @@
-"""Files: atomic writes, pickle-free .npz reading, and saving and loading trained models.
+"""Checkpoint files: pickle-free .npz writing and reading, and saving and loading trained models.
 
-Everything is written to a temporary file in the destination folder and renamed over the
-destination only once complete, so an interrupted write never leaves a half-written file
-under the real name. Everything is read with ``np.load(path, allow_pickle=False)``: a file
-can hold arrays and text, never code.
+Everything is written through data.files.atomic_write (a temporary file in the destination
+folder, renamed over the destination only once complete), so an interrupted write never leaves
+a half-written file under the real name. Everything is read with
+``np.load(path, allow_pickle=False)``: a file can hold arrays and text, never code.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import pathlib
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_npz", "read_npz", "save_model", "load_model", "folder_problem", "CheckpointMismatch",
+from data.files import atomic_write
+
+__all__ = ["write_npz", "read_npz", "save_model", "load_model", "folder_problem", "CheckpointMismatch",
            "settings_differences", "counters_problem", "checkpoint_problem"]
 
 MODEL_FORMAT = "chainrule-model"
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """Open a temporary file next to ``path``; on success rename it to ``path``, else delete it.
-
-    Args:
-        path: the destination; its folder must exist.
-        mode: "wb" or "w".
-
-    Returns:
-        A context manager yielding the open temporary file.
-
-    Shape:
-        (no arrays)
-    """
-    path = pathlib.Path(path)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"atomic_write: the folder {path.parent} does not exist (writing {path.name}).")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_npz(path, arrays: dict, meta: dict):
@@ -241,9 +203,6 @@ def folder_problem(folder):
 
     Returns:
         A reason naming the path that is in the way (a file, an unwritable folder), or None.
-
-    Shape:
-        (no arrays)
     """
     probe = pathlib.Path(folder)
     while not probe.exists() and probe.parent != probe:
@@ -289,9 +248,6 @@ def settings_differences(saved, mine, prefix=""):
 
     Returns:
         A list of (dotted name, saved value, own value), sorted by name.
-
-    Shape:
-        (no arrays)
     """
     out = []
     for key in sorted(set(saved) | set(mine)):
@@ -327,9 +283,6 @@ def counters_problem(meta):
 
     Returns:
         A phrase completing "the checkpoint ...", or None when the counters are usable.
-
-    Shape:
-        (no arrays)
     """
     for key in ("num_epochs", "epoch", "iteration", "optim_settings", "base_lr", "rng", "eval_rng"):
         if key not in meta:

@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from data import get_cifar10_data, get_fashion_mnist_data, get_mnist_data, load_digits, make_spiral
-from solver.checkpoint import MODEL_FORMAT, CheckpointMismatch, atomic_write, folder_problem, read_npz, save_model
+from data.files import atomic_write
+from solver.checkpoint import MODEL_FORMAT, CheckpointMismatch, folder_problem, read_npz, save_model
 from solver.cnn import ThreeLayerConvNet
 from solver.memory import tune_allocator
 from solver.nets import FullyConnectedNet
@@ -87,14 +88,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser():
     """The argument parser of ``python -m solver``; every flag and its default.
 
-    Args:
-        (none)
-
     Returns:
         An argparse.ArgumentParser.
-
-    Shape:
-        (no arrays)
     """
     p = argparse.ArgumentParser(
         prog="python -m solver",
@@ -294,9 +289,6 @@ def main(argv=None):
     Returns:
         0; 1 when a file is missing, damaged or cannot be written, or training fails; 2 after an
         invalid value or combination of flags (printed by argparse); 130 when interrupted.
-
-    Shape:
-        (no arrays)
     """
     parser = build_parser()
     args = parser.parse_args(argv)

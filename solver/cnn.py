@@ -2,7 +2,8 @@
 
 Same model interface as solver.nets: ``model.params`` (W1, b1 for the convolution, W2, b2 and
 W3, b3 for the affine layers), ``model.loss(X)`` for scores and ``model.loss(X, y)`` for
-``(loss, grads)``, L2 regularization 0.5 * reg * sum(W**2) on W1, W2, W3 only.
+``(loss, grads)``, L2 regularization 0.5 * reg * sum(W**2) on W1, W2, W3 only; and gradcheck's
+model protocol (gradcheck/models.py): ``state()``, ``load_state(state)``, ``set_dtype(dtype)``.
 
 The convolution keeps the spatial size (stride 1, zero padding (filter_size - 1) / 2), so the
 pooled maps are (F, H / 2, W / 2) and W2 is (F * H/2 * W/2, hidden_dim).
@@ -12,12 +13,11 @@ Shape letters: N batch, C channels, H W image, F filters, HH = WW = filter_size.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, softmax_loss
-from layers.validate import labels, real_number
+from layers.validate import integer, labels, real_number
 from layers.sandwich import conv_relu_pool_backward, conv_relu_pool_forward
 from solver.nets import FLOAT_DTYPES, check_seed, init_scale, normal_draws
 
@@ -27,9 +27,7 @@ POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"ThreeLayerConvNet: {name} must be a positive int, got {value!r}.")
-    return int(value)
+    return integer("ThreeLayerConvNet", name, value, low=1)
 
 
 class ThreeLayerConvNet:
@@ -93,13 +91,50 @@ class ThreeLayerConvNet:
 
         Returns:
             dict.
-
-        Shape:
-            (no arrays)
         """
         return {"input_dim": list(self.input_dim), "num_filters": self.num_filters, "filter_size": self.filter_size,
                 "hidden_dim": self.hidden_dim, "num_classes": self.num_classes, "weight_scale": self.weight_scale,
                 "reg": self.reg, "dtype": self.dtype.name, "seed": self.seed}
+
+    def state(self):
+        """A snapshot of what loss (or set_dtype) may change besides params, for load_state: the dtype.
+
+        Returns:
+            dict.
+        """
+        return {"dtype": self.dtype}
+
+    def load_state(self, state):
+        """Put back a snapshot from state().
+
+        Args:
+            state: what state() returned.
+
+        Returns:
+            None.
+        """
+        if not isinstance(state, dict) or sorted(state) != ["dtype"]:
+            raise ValueError(f"ThreeLayerConvNet.load_state: state must be what ThreeLayerConvNet.state() returned "
+                             f"(a dict with ['dtype']), got {state!r:.100}.")
+        self.dtype = np.dtype(state["dtype"])
+
+    def set_dtype(self, dtype):
+        """Compute in dtype from now on: params are cast to it (and X in loss). params is rebound to a
+        new dict of new arrays; the old ones are left alone.
+
+        Args:
+            dtype: np.float32 or np.float64.
+
+        Returns:
+            None.
+
+        Shape:
+            params keep their shapes
+        """
+        if np.dtype(dtype) not in [np.dtype(d) for d in FLOAT_DTYPES]:
+            raise ValueError(f"ThreeLayerConvNet.set_dtype: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
+        self.dtype = np.dtype(dtype)
+        self.params = {k: v.astype(self.dtype) for k, v in self.params.items()}
 
     def __repr__(self):
         return (f"ThreeLayerConvNet(input_dim={self.input_dim}, num_filters={self.num_filters}, "

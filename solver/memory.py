@@ -16,7 +16,8 @@ and the benchmarks call it once at start; a training loop of your own can too.
 from __future__ import annotations
 
 import ctypes
-import numbers
+
+from layers.validate import integer
 
 __all__ = ["tune_allocator", "MMAP_THRESHOLD_LIMIT_MIB"]
 
@@ -40,12 +41,6 @@ def _glibc():
     return libc
 
 
-def _mib(name, value, low, high):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise ValueError(f"tune_allocator: {name} must be an int from {low} to {high} (MiB), got {value!r}.")
-    return int(value)
-
-
 def tune_allocator(trim_mib=256, mmap_mib=MMAP_THRESHOLD_LIMIT_MIB):
     """Raise glibc malloc's trim and mmap thresholds for this process (see the module docstring).
 
@@ -58,12 +53,9 @@ def tune_allocator(trim_mib=256, mmap_mib=MMAP_THRESHOLD_LIMIT_MIB):
     Returns:
         True when the settings were applied; False when the C library is not glibc (macOS,
         Windows, musl), where nothing is changed.
-
-    Shape:
-        (no arrays)
     """
-    trim = _mib("trim_mib", trim_mib, 1, 4096)
-    mmap = _mib("mmap_mib", mmap_mib, 1, MMAP_THRESHOLD_LIMIT_MIB)
+    trim = integer("tune_allocator", "trim_mib (MiB)", trim_mib, low=1, high=4096)
+    mmap = integer("tune_allocator", "mmap_mib (MiB)", mmap_mib, low=1, high=MMAP_THRESHOLD_LIMIT_MIB)
     libc = _glibc()
     if libc is None:
         return False

@@ -14,6 +14,12 @@ Batchnorm's running averages are not parameters (nothing trains them) but are st
 needs at test time: ``model.buffers()`` returns them and ``model.load_buffers(...)`` restores
 them, so the Solver can keep them with the best parameters and in checkpoints.
 
+The nets also keep gradcheck's model protocol (gradcheck/models.py), which check_model uses to
+run them in float64 and leave them exactly as they were: ``model.state()`` snapshots everything
+``loss`` may change besides params (the dtype, the normalization params with batchnorm's running
+averages, the dropout generator's position), ``model.load_state(state)`` restores it, and
+``model.set_dtype(dtype)`` switches the dtype the net computes in.
+
 Randomness follows scikit-learn's ``random_state`` convention (see FullyConnectedNet for the
 details): ``seed=None`` draws from numpy's global generator, in the course's order, so that
 ``np.random.seed(231)`` reproduces the course's numbers; an int seeds private generators and
@@ -25,8 +31,8 @@ Shape letters: N batch, D input features (input_dim), H hidden units, C classes.
 
 from __future__ import annotations
 
+import copy
 import math
-import numbers
 
 import numpy as np
 
@@ -41,7 +47,7 @@ from layers import (
     dropout_forward,
     softmax_loss,
 )
-from layers.validate import labels, real_number
+from layers.validate import integer, labels, real_number
 from layers.sandwich import NORMALIZATIONS
 
 __all__ = ["FullyConnectedNet", "TwoLayerNet"]
@@ -50,9 +56,7 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def _positive_int(cls: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}.")
-    return int(value)
+    return integer(cls, name, value, low=1)
 
 
 def check_seed(cls: str, seed):
@@ -64,15 +68,9 @@ def check_seed(cls: str, seed):
 
     Returns:
         None or int.
-
-    Shape:
-        (no arrays)
     """
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{cls}: seed must be None (numpy's global generator) or an int >= 0, got {seed!r}.")
-    return int(seed)
+    return integer(cls, "seed", seed, low=0, allow_none=True,
+                   hint="None draws from numpy's global generator, in the course's order")
 
 
 def normal_draws(seed):
@@ -86,7 +84,7 @@ def normal_draws(seed):
         draw(shape) -> float64 array of that shape.
 
     Shape:
-        (any)
+        draw(shape): shape
     """
     if seed is None:
         return lambda shape: np.random.randn(*shape)
@@ -111,9 +109,6 @@ def init_scale(weight_scale, fan_in: int, fan_out: int, cls: str = "FullyConnect
 
     Returns:
         The standard deviation, a float.
-
-    Shape:
-        (no arrays)
     """
     if weight_scale == "he":
         return math.sqrt(2.0 / fan_in)
@@ -229,9 +224,6 @@ class FullyConnectedNet:
 
         Returns:
             dict.
-
-        Shape:
-            (no arrays)
         """
         return {"hidden_dims": list(self.hidden_dims), "input_dim": self.input_dim, "num_classes": self.num_classes,
                 "dropout_keep_ratio": self.dropout_keep_ratio, "normalization": self.normalization, "reg": self.reg,
@@ -278,6 +270,71 @@ class FullyConnectedNet:
             param["running_mean"] = buffers[f"running_mean{i}"].copy()
             param["running_var"] = buffers[f"running_var{i}"].copy()
 
+    def state(self):
+        """A snapshot of what loss (or set_dtype) may change besides params, for load_state.
+
+        Later calls do not change it: it holds the dtype, copies of the normalization params
+        (batchnorm's running averages and mode), and the dropout generator with its position.
+
+        Returns:
+            dict.
+
+        Shape:
+            running_mean_i, running_var_i in it: (H_i,)
+        """
+        rng = self.dropout_rng
+        return {"dtype": self.dtype, "norm_params": copy.deepcopy(self.norm_params), "dropout_rng": rng,
+                "dropout_rng_state": None if rng is None else rng.bit_generator.state}
+
+    def load_state(self, state):
+        """Put back a snapshot from state(): the dtype, the normalization params (in the same dicts)
+        and the dropout generator, rewound to where it was.
+
+        Args:
+            state: what state() returned (it may be loaded more than once).
+
+        Returns:
+            None.
+
+        Shape:
+            running_mean_i, running_var_i in it: (H_i,)
+        """
+        cls = type(self).__name__
+        keys = ["dropout_rng", "dropout_rng_state", "dtype", "norm_params"]
+        if not isinstance(state, dict) or sorted(state) != keys or len(state["norm_params"]) != len(self.norm_params):
+            raise ValueError(f"{cls}.load_state: state must be what {cls}.state() returned (a dict with {keys} and "
+                             f"{len(self.norm_params)} normalization params), got {state!r:.100}.")
+        self.dtype = np.dtype(state["dtype"])
+        for param, saved in zip(self.norm_params, state["norm_params"]):
+            param.clear()
+            param.update(copy.deepcopy(saved))
+        self.dropout_rng = state["dropout_rng"]
+        if self.dropout_rng is not None:
+            self.dropout_rng.bit_generator.state = state["dropout_rng_state"]
+
+    def set_dtype(self, dtype):
+        """Compute in dtype from now on: params and batchnorm's running averages are cast to it (and
+        X in loss). params is rebound to a new dict of new arrays; the old ones are left alone.
+
+        Args:
+            dtype: np.float32 or np.float64.
+
+        Returns:
+            None.
+
+        Shape:
+            params and running averages keep their shapes
+        """
+        cls = type(self).__name__
+        if np.dtype(dtype) not in [np.dtype(d) for d in FLOAT_DTYPES]:
+            raise ValueError(f"{cls}.set_dtype: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
+        self.dtype = np.dtype(dtype)
+        self.params = {k: v.astype(self.dtype) for k, v in self.params.items()}
+        for param in self.norm_params:
+            for key in ("running_mean", "running_var"):
+                if isinstance(param.get(key), np.ndarray):
+                    param[key] = param[key].astype(self.dtype)
+
     def __repr__(self):
         return (f"{type(self).__name__}(hidden_dims={self.hidden_dims}, input_dim={self.input_dim}, "
                 f"num_classes={self.num_classes}, dropout_keep_ratio={self.dropout_keep_ratio}, "
@@ -293,9 +350,6 @@ class FullyConnectedNet:
         Returns:
             dict for dropout_forward: p, mode and, in train mode, the Generator the masks come
             from (the layers draw from it in order, so each layer gets its own mask).
-
-        Shape:
-            (no arrays)
         """
         param = {"p": self.dropout_keep_ratio, "mode": mode}
         if mode == "train":
@@ -419,9 +473,6 @@ class TwoLayerNet(FullyConnectedNet):
 
         Returns:
             dict.
-
-        Shape:
-            (no arrays)
         """
         return {"input_dim": self.input_dim, "hidden_dim": self.hidden_dim, "num_classes": self.num_classes,
                 "weight_scale": self.weight_scale, "reg": self.reg, "dtype": self.dtype.name, "seed": self.seed}

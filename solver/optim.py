@@ -18,11 +18,10 @@ eps the epsilon, and all arithmetic on arrays is elementwise.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from layers.validate import float_array, real_number
+from layers.validate import float_array, integer, real_number
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "UPDATE_RULES", "get_update_rule"]
 
@@ -197,10 +196,8 @@ def _adam_step(fn: str, w, dw, config):
         lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
     """
     b1, b2 = config["beta1"], config["beta2"]
-    t = config.get("t", 0)
-    if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Integral) or t < 0:
-        raise ValueError(f"{fn}: config['t'] must be a non-negative int (steps taken), got {t!r}.")
-    t = config["t"] = int(t) + 1  # incremented before use, so the first step has t = 1
+    t = integer(fn, "config['t'] (steps taken)", config.get("t", 0), low=0)
+    t = config["t"] = t + 1  # incremented before use, so the first step has t = 1
     # BEGIN SOLUTION
     m = config["m"] = _state(fn, config, "m", w)
     v = config["v"] = _state(fn, config, "v", w)
@@ -291,9 +288,6 @@ def get_update_rule(name):
 
     Returns:
         The rule function.
-
-    Shape:
-        (no arrays)
     """
     if callable(name):
         return name

@@ -7,15 +7,14 @@ Shape letters: N tiles (filters or units), H W tile size, C colour channels.
 from __future__ import annotations
 
 import math
-import numbers
 import pathlib
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from layers.validate import float_array, real_number
-from solver.checkpoint import atomic_write
+from data.files import atomic_write
+from layers.validate import float_array, integer, real_number
 
 __all__ = ["plot_history", "visualize_grid"]
 
@@ -49,8 +48,7 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
     ubound = real_number(fn, "ubound", ubound, low=0.0)
     if ubound == 0:
         raise ValueError(f"{fn}: ubound must be > 0, got 0.0.")
-    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
-        raise ValueError(f"{fn}: padding must be an int >= 0, got {padding!r}.")
+    padding = integer(fn, "padding", padding, low=0)
     g = math.ceil(math.sqrt(N))
     step_h, step_w = H + padding, W + padding
     grid = np.zeros((g * H + (g - 1) * padding, g * W + (g - 1) * padding, C), dtype=Xs.dtype)
@@ -73,9 +71,6 @@ def plot_history(solver, path):
 
     Returns:
         The path written, as a pathlib.Path.
-
-    Shape:
-        (no arrays)
     """
     for name in ("loss_history", "train_acc_history", "val_acc_history"):
         if not hasattr(solver, name):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from layers.validate import real_number
+from layers.validate import integer, real_number
 
 __all__ = ["Schedule", "ConstantSchedule", "StepSchedule", "CosineSchedule", "LinearSchedule",
            "InverseSqrtSchedule", "SCHEDULES", "make_schedule"]
@@ -47,14 +47,11 @@ class Schedule:
 
         Returns:
             A float factor (> 0 except where a schedule ends at 0).
-
-        Shape:
-            (no arrays)
         """
-        for name, value, low in (("step", step, 0), ("steps_per_epoch", steps_per_epoch, 1),
-                                 ("num_epochs", num_epochs, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{type(self).__name__}.factor: {name} must be an int >= {low}, got {value!r}.")
+        fn = f"{type(self).__name__}.factor"
+        step = integer(fn, "step", step, low=0)
+        steps_per_epoch = integer(fn, "steps_per_epoch", steps_per_epoch, low=1)
+        num_epochs = integer(fn, "num_epochs", num_epochs, low=1)
         t = step / steps_per_epoch
         f = self._base(t, num_epochs)
         if self.warmup_epochs > 0:
@@ -174,9 +171,6 @@ def make_schedule(name, num_epochs=None, warmup_epochs=0.0, **settings):
 
     Returns:
         A Schedule.
-
-    Shape:
-        (no arrays)
     """
     if name not in SCHEDULES:
         raise ValueError(f"make_schedule: name must be one of {sorted(SCHEDULES)}, got {name!r}.")

@@ -34,13 +34,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import numbers
 import os
 import pathlib
 
 import numpy as np
 
-from layers.validate import labels, real_number
+from layers.validate import integer, labels, real_number
 from solver.checkpoint import (AtLeast, CheckpointMismatch, checkpoint_problem, counters_problem, folder_problem,
                                read_npz, settings_differences, write_npz)
 from solver.optim import get_update_rule
@@ -84,15 +83,6 @@ def _unit_interval(fn, name, value):
     return checked
 
 
-def _int_option(name, value, low=1, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"Solver: {name} must be an int >= {low}{extra}, got {value!r}.")
-    return int(value)
-
-
 class Solver:
     """Trains a classification model; see the module docstring and OPTIONS for the settings.
 
@@ -124,15 +114,14 @@ class Solver:
         if not isinstance(optim_config, dict):
             raise TypeError(f"Solver: optim_config must be a dict or None, got {type(optim_config).__name__}.")
         self.optim_config = dict(optim_config)
-        self.batch_size = _int_option("batch_size", settings["batch_size"])
-        self.num_epochs = _int_option("num_epochs", settings["num_epochs"])
-        self.num_train_samples = _int_option("num_train_samples", settings["num_train_samples"], allow_none=True)
-        self.num_val_samples = _int_option("num_val_samples", settings["num_val_samples"], allow_none=True)
-        self.print_every = _int_option("print_every", settings["print_every"])
+        self.batch_size = integer("Solver", "batch_size", settings["batch_size"], low=1)
+        self.num_epochs = integer("Solver", "num_epochs", settings["num_epochs"], low=1)
+        self.num_train_samples = integer("Solver", "num_train_samples", settings["num_train_samples"], low=1,
+                                         allow_none=True)
+        self.num_val_samples = integer("Solver", "num_val_samples", settings["num_val_samples"], low=1, allow_none=True)
+        self.print_every = integer("Solver", "print_every", settings["print_every"], low=1)
         self.verbose = bool(settings["verbose"])
-        self.seed = settings["seed"]
-        if self.seed is not None:
-            self.seed = _int_option("seed", self.seed, low=0)
+        self.seed = integer("Solver", "seed", settings["seed"], low=0, allow_none=True)
         self.checkpoint_name = settings["checkpoint_name"]
         if self.checkpoint_name is not None:
             if not isinstance(self.checkpoint_name, (str, os.PathLike)):
@@ -257,8 +246,8 @@ class Solver:
         if not isinstance(X, np.ndarray) or X.ndim < 1:
             raise TypeError(f"Solver.check_accuracy: X must be a numpy array of shape (N, ...), got {type(X).__name__}.")
         y = labels("Solver.check_accuracy", y, X.shape[0], self._num_classes)
-        num_samples = _int_option("check_accuracy num_samples", num_samples, allow_none=True)
-        batch_size = _int_option("check_accuracy batch_size", batch_size)
+        num_samples = integer("Solver.check_accuracy", "num_samples", num_samples, low=1, allow_none=True)
+        batch_size = integer("Solver.check_accuracy", "batch_size", batch_size, low=1)
         N = X.shape[0]
         if num_samples is not None and N > num_samples:
             idx = np.sort(self._eval_rng.choice(N, num_samples, replace=False))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from grading import manifest
-from grading.release import project_root
+from data.files import project_root
 
 ROOT = project_root()
 COPIED = (*manifest.RELEASE_PATHS, "grading", "README.md")

@@ -1,15 +1,15 @@
 """Checks that every layer's tests share: gradients through check_layer, purity, dtype preservation.
 
-Each assertion's message names the layer, the argument, the worst index, and got vs expected.
+The purity and dtype checks are gradcheck.contract's side checks (the ones check_layer runs),
+asserted here on the layer's own inputs in their own dtype. Each assertion's message names the
+layer, the property, the argument, and got vs expected.
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
-from gradcheck import RTOL, check_layer
+from gradcheck import RTOL, check_layer, contract
 
 # Relative tolerance of the gradient checks: check_layer's default (a correct float64 backward
 # lands near 1e-9; a bug is off by far more).
@@ -17,6 +17,7 @@ GRAD_RTOL = RTOL
 
 
 def as_tuple(grads):
+    """backward's result as a tuple of gradients (a single gradient becomes a 1-tuple)."""
     return grads if isinstance(grads, tuple) else (grads,)
 
 
@@ -50,54 +51,50 @@ def assert_backward_matches_numeric(forward, backward, inputs, params=None, seed
     return as_tuple(backward(dout, cache))
 
 
-def _snapshot(obj):
-    return copy.deepcopy(obj)
+def _assert_sides(layer, sides):
+    failed = [s for s in sides if not s.passed]
+    assert not failed, f"{layer}: " + "; ".join(f"{s.name} fails: {s.detail}" for s in failed)
 
 
-def _assert_same(before, after, what):
-    if isinstance(before, (tuple, list)):
-        assert isinstance(after, (tuple, list)) and len(before) == len(after), f"{what} changed structure"
-        for k, (b, a) in enumerate(zip(before, after)):
-            _assert_same(b, a, f"{what}[{k}]")
-    elif isinstance(before, dict):
-        assert before.keys() == after.keys(), f"{what} changed keys"
-        for k in before:
-            _assert_same(before[k], after[k], f"{what}[{k!r}]")
-    elif isinstance(before, (np.ndarray, np.generic)):
-        assert np.array_equal(before, after, equal_nan=True), f"{what} was mutated"
-    else:
-        assert before == after, f"{what} was mutated: {before!r} -> {after!r}"
+def _layer_name(forward, backward):
+    return f"{getattr(forward, '__name__', 'forward')} / {getattr(backward, '__name__', 'backward')}"
 
 
 def assert_pure(forward, backward, inputs, params=None, seed=0):
-    """Forward and backward leave their inputs, dout and the cache untouched, and no
-    returned gradient shares memory with dout or an input."""
+    """Forward and backward leave their inputs, dout and the cache untouched, backward returns one
+    gradient per input, and no returned gradient shares memory with dout or an input.
+
+    The inputs are used as given (in their own dtype); the checks are gradcheck.contract's.
+    """
     params = params or {}
-    values = list(inputs.values())
-    saved_inputs = _snapshot(values)
+    names, values = list(inputs), list(inputs.values())
+    saved_inputs = contract.snapshot(values)
     out, cache = forward(*values, **params)
-    saved_cache = _snapshot(cache)
+    after_forward = contract.snapshot(values)
+    saved_cache = contract.snapshot(cache)
     dout = random_dout(out, seed)
-    saved_dout = dout.copy()
+    saved_dout = contract.snapshot(dout)
     grads = as_tuple(backward(dout, cache))
-    _assert_same(saved_inputs, values, f"{forward.__name__} inputs")
-    _assert_same(saved_cache, cache, f"{backward.__name__} cache")
-    _assert_same(saved_dout, dout, f"{backward.__name__} dout")
-    for name, grad in zip(inputs, grads):
-        for other_name, other in [("dout", dout), *zip(inputs, values)]:
-            assert not np.shares_memory(grad, other), (
-                f"{backward.__name__}: d{name} shares memory with {other_name}")
+    _assert_sides(_layer_name(forward, backward), [
+        contract.forward_leaves_inputs_alone(names, saved_inputs, after_forward),
+        contract.backward_returns_one_gradient_per_input(grads, names),
+        contract.backward_leaves_dout_alone(saved_dout, dout),
+        contract.backward_leaves_cache_alone(saved_cache, cache),
+        contract.backward_leaves_inputs_alone(names, after_forward, values),
+        contract.gradients_own_their_memory(names, grads, dout, values),
+    ])
 
 
 def assert_dtype_preserved(forward, backward, inputs, params=None, seed=0):
     """With inputs of one dtype, the output and every gradient keep that dtype and their shape."""
     params = params or {}
-    dtype = next(iter(inputs.values())).dtype
-    out, cache = forward(*inputs.values(), **params)
-    assert np.asarray(out).dtype == dtype, f"{forward.__name__}: out is {np.asarray(out).dtype}, expected {dtype}"
+    names, values = list(inputs), list(inputs.values())
+    dtype = values[0].dtype
+    out, cache = forward(*values, **params)
     grads = as_tuple(backward(random_dout(out, seed), cache))
-    for (name, value), grad in zip(inputs.items(), grads):
-        assert np.asarray(grad).dtype == dtype, (
-            f"{backward.__name__}: d{name} is {np.asarray(grad).dtype}, expected {dtype}")
-        assert np.shape(grad) == value.shape, (
-            f"{backward.__name__}: d{name} has shape {np.shape(grad)}, expected {value.shape}")
+    _assert_sides(_layer_name(forward, backward), [
+        contract.forward_keeps_dtype(out, dtype),
+        contract.backward_returns_one_gradient_per_input(grads, names),
+        contract.gradients_keep_input_dtypes(names, [dtype] * len(names), grads),
+        contract.gradients_have_input_shapes(names, [v.shape for v in values], grads),
+    ])

@@ -19,17 +19,27 @@ import textwrap
 from grading_support import ROOT
 
 from grading import manifest
+from grading.reference import DECLARED
 
 
 def graded_points() -> dict[str, float]:
-    """Every graded test (``file::function``) and its points, read from the graded test files."""
+    """Every graded test (``file::function``) and its points, read from the graded test files.
+
+    A literal ``points(n)`` is read as written; the one computed expression the graded tests use,
+    ``points(len(GRADED))`` in test_declared.py, is the number of declared graded layer cases.
+    """
     points = {}
     for path in sorted((ROOT / manifest.GRADED_TESTS_DIR).glob("test_*.py")):
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 marks = [d for d in node.decorator_list if isinstance(d, ast.Call)
                          and getattr(d.func, "attr", "") == "points"]
-                points[f"{path.name}::{node.name}"] = float(marks[0].args[0].value)
+                arg = marks[0].args[0]
+                if isinstance(arg, ast.Constant):
+                    points[f"{path.name}::{node.name}"] = float(arg.value)
+                else:
+                    assert ast.unparse(arg) == "len(GRADED)", f"{path.name}::{node.name}: points({ast.unparse(arg)})"
+                    points[f"{path.name}::{node.name}"] = float(len(DECLARED))
     return points
 
 

@@ -1,44 +1,14 @@
-"""Tests for solver.checkpoint: atomic writes, pickle-free reads, saving and loading models."""
+"""Tests for solver.checkpoint: pickle-free .npz writes and reads, saving and loading models.
 
-import os
+The atomic writes underneath are tested in test_files.py."""
 
 import numpy as np
 import pytest
 
 from solver import FullyConnectedNet, TwoLayerNet, load_model, save_model
-from solver.checkpoint import atomic_write, read_npz, write_npz
+from solver.checkpoint import read_npz, write_npz
 
 pytestmark = pytest.mark.solver
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    """An exception mid-write leaves the previous content and no temporary file."""
-    path = tmp_path / "out.txt"
-    path.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(path, mode="w") as f:
-            f.write("half")
-            raise RuntimeError("interrupted")
-    assert path.read_text() == "old"
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_atomic_write_replaces_and_uses_normal_permissions(tmp_path):
-    """A completed write replaces the file; its mode follows the umask like a plain open()."""
-    path = tmp_path / "out.txt"
-    with atomic_write(path, mode="w") as f:
-        f.write("new")
-    assert path.read_text() == "new"
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
-
-
-def test_atomic_write_names_a_missing_folder(tmp_path):
-    """Writing into a folder that does not exist says which folder."""
-    with pytest.raises(FileNotFoundError, match=r"atomic_write: the folder .*nowhere does not exist"):
-        with atomic_write(tmp_path / "nowhere" / "x.npz"):
-            pass
 
 
 def test_read_npz_round_trips_and_checks_the_format(tmp_path):

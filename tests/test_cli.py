@@ -82,7 +82,7 @@ def test_help_documents_every_flag():
     (["--lr-decay", "1.5"], "--lr-decay must be a number in (0, 1], got 1.5"),
     (["--lr-schedule", "cosine", "--lr-decay", "0.5"], "give --lr-decay or --lr-schedule cosine, not both"),
     (["--update-rule", "adagrad"], "invalid choice: 'adagrad'"),
-    (["--hidden-dims", "0"], "hidden_dims entries must be a positive int, got 0"),
+    (["--hidden-dims", "0"], "hidden_dims entries must be an int >= 1, got 0"),
     (["--model", "cnn", "--hidden-dims", "100", "50"], "give --hidden-dims exactly one size, got [100, 50]"),
     (["--model", "cnn", "--normalization", "batchnorm"], "apply to --model fc only"),
     (["--filters", "8"], "--filters and --filter-size apply to --model cnn only"),

@@ -102,5 +102,5 @@ def test_seeded_net_leaves_numpys_global_state_alone_and_repeats():
     assert np.array_equal(state[1], after[1]) and state[2:] == after[2:]
     for name in a.params:
         np.testing.assert_array_equal(a.params[name], b.params[name])
-    with pytest.raises(ValueError, match=r"ThreeLayerConvNet: seed must be None \(numpy's global generator\) or an int >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"ThreeLayerConvNet: seed must be an int >= 0 or None, got -1; None draws"):
         _small_net(seed=-1)

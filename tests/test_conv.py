@@ -1,6 +1,7 @@
 """Tests for layers.conv: naive and fast convolution, geometry errors, chunking."""
 
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from gradcheck import rel_error
 from harness import assert_backward_matches_numeric, assert_dtype_preserved, assert_pure
 from layers import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
 from layers.conv import conv_output_size
+from layers.validate import NotAnInteger
 
 pytestmark = pytest.mark.conv
 
@@ -69,6 +71,10 @@ def test_conv_backward_matches_numeric_gradient(x_shape, w_shape, stride, pad, v
 def test_output_formula_on_the_course_shape():
     """x (100, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1 gives (100, 25, 16, 16)."""
     assert conv_output_size("f", 31, 3, 2, 1) == 16
+    assert conv_output_size("f", np.int64(31), np.int32(3), np.uint8(2), np.int16(1)) == 16
+    out, _ = conv_forward_naive(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), np.ones(1),
+                                {"stride": np.int64(2), "pad": np.int8(1)})  # numpy integers are ints
+    assert out.shape == (1, 1, 3, 3)
     out, _ = conv_forward_fast(np.zeros((2, 3, 31, 31)), np.zeros((25, 3, 3, 3)), np.ones(25), {"stride": 2, "pad": 1})
     assert out.shape == (2, 25, 16, 16) and np.all(out == 1.0)
 
@@ -118,17 +124,26 @@ def test_bad_geometry_names_every_number(forward):
     """A filter that does not fit, one larger than the input, or a channel mismatch is refused."""
     name = forward.__name__
     inp = _inputs((2, 3, 8, 8), (4, 3, 3, 3))
-    with pytest.raises(ValueError, match=rf"{name}: the filter does not fit along H: \(H \+ 2 \* pad - filter\) / stride = "
-                                         r"\(8 \+ 2 \* 0 - 3\) / 2 = 5/2 is not a whole number"):
+    with pytest.raises(ValueError, match=rf"^{name}: the filter does not fit along H: \(H \+ 2 \* pad - filter\) / stride = "
+                                         r"\(8 \+ 2 \* 0 - 3\) / 2 = 5/2 is not a whole number; change conv_param\['pad'\], "
+                                         r"conv_param\['stride'\] or w's HH \(shape \(4, 3, 3, 3\)\) so that the stride "
+                                         r"divides H \+ 2 \* pad - filter\.$"):
         forward(**inp, conv_param={"stride": 2, "pad": 0})
-    with pytest.raises(ValueError, match=rf"{name}: the filter \(9 along H\) is larger than the padded input \(H = 8 \+ 2 \* pad 0 = 8\)"):
+    with pytest.raises(ValueError, match=rf"^{name}: the filter \(9 along H\) is larger than the padded input \(H = 8 \+ 2 \* pad 0 = 8\); "
+                                         r"w's HH \(shape \(4, 3, 9, 9\)\) must be at most 8, or conv_param\['pad'\] at least 1\.$"):
         forward(inp["x"], np.zeros((4, 3, 9, 9)), inp["b"], {"stride": 1, "pad": 0})
+    with pytest.raises(ValueError, match=rf"^{name}: the filter \(8 along W\) is larger than the padded input \(W = 5 \+ 2 \* pad 1 = 7\); "
+                                         r"w's WW \(shape \(4, 3, 3, 8\)\) must be at most 7, or conv_param\['pad'\] at least 2\.$"):
+        forward(inp["x"][:, :, :, :5], np.zeros((4, 3, 3, 8)), inp["b"], {"stride": 1, "pad": 1})
     with pytest.raises(ValueError, match=rf"{name}: x has 3 channels \(shape \(2, 3, 8, 8\)\) but w has 2 \(shape \(4, 2, 3, 3\)\)"):
         forward(inp["x"], np.zeros((4, 2, 3, 3)), inp["b"], {"stride": 1, "pad": 1})
     with pytest.raises(ValueError, match=rf"{name}: b must have shape \(4,\), one bias per filter"):
         forward(inp["x"], inp["w"], np.zeros(3), {"stride": 1, "pad": 1})
     with pytest.raises(ValueError, match=rf"{name}: conv_param\['stride'\] must be an int >= 1, got 0"):
         forward(**inp, conv_param={"stride": 0, "pad": 1})
+    for bad in (1.0, True, "1", None):
+        with pytest.raises(NotAnInteger, match=rf"^{name}: conv_param\['pad'\] must be an int >= 0, got {re.escape(repr(bad))}\.$"):
+            forward(**inp, conv_param={"stride": 1, "pad": bad})
     with pytest.raises(ValueError, match=rf"{name}: conv_param has unknown key\(s\) \['padding'\]"):
         forward(**inp, conv_param={"stride": 1, "padding": 1})
     with pytest.raises(ValueError, match=rf"{name}: x must be 4-D, got shape \(3, 8, 8\)"):

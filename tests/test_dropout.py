@@ -1,6 +1,7 @@
 """Tests for layers.dropout: inverted dropout with a keep probability p."""
 
 import functools
+import re
 import warnings
 
 import numpy as np
@@ -142,7 +143,9 @@ def test_test_mode_backward_checks_dout_against_x():
 def test_bad_seed_is_refused_naming_dropout_forward(seed):
     """A seed that is not an int >= 0 gets dropout_forward's own message, in train and test mode."""
     for mode in ("train", "test"):
-        with pytest.raises(ValueError, match=r"dropout_forward: dropout_param\['seed'\] must be an int >= 0"):
+        with pytest.raises(ValueError, match=r"^dropout_forward: dropout_param\['seed'\] must be an int >= 0 or None, "
+                                             rf"got {re.escape(repr(seed))}; leave it out for a fresh mask, or for a new "
+                                             r"mask on every call pass a numpy Generator as dropout_param\['rng'\] instead\.$"):
             dropout_forward(_x((2, 2)), {"p": 0.5, "mode": mode, "seed": seed})
 
 

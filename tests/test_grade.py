@@ -19,13 +19,16 @@ from grading_support import ROOT, copy_project, edit, failed_tests, fill_with_re
 
 from grading import manifest, sandbox
 from grading.grade import GradingError, grade, hidden_test_names
-from grading.reference import ReferenceError
+from grading.reference import DECLARED, ReferenceError
 
 pytestmark = pytest.mark.grading
 
 # Per-test limit in the timeout scenarios: long enough for any graded test of the reference
 # solution on a loaded 2-core machine (the slowest takes about 0.3 s).
 SHORT_TIMEOUT_S = 3
+
+# The declared layer cases graded by test_declared.py: one point per case in each of its two tests.
+DECLARED_POINTS = len(DECLARED)
 
 # The grading scheme: every graded test and its points, in the order Gradescope lists them.
 POINTS = {
@@ -46,6 +49,8 @@ POINTS = {
     "test_conv.py::test_conv_naive_matches_reference": 2,
     "test_conv.py::test_max_pool_naive_matches_reference": 1,
     "test_conv.py::test_spatial_norms_match_reference": 2,
+    "test_declared.py::test_declared_layer_backward_matches_numeric_gradient": DECLARED_POINTS,
+    "test_declared.py::test_declared_layer_matches_reference": DECLARED_POINTS,
     "test_layers.py::test_affine_forward_small_example": 2,
     "test_layers.py::test_affine_backward_matches_numeric_gradient": 3,
     "test_layers.py::test_relu_forward_small_example": 1,
@@ -75,8 +80,8 @@ POINTS = {
     "test_optim.py::test_adam_first_step_has_size_learning_rate": 1,
     "test_optim.py::test_update_rules_match_reference_over_five_steps": 3,
 }
-FULL = sum(POINTS.values())  # 86
-TESTS = len(POINTS)  # 45
+FULL = sum(POINTS.values())  # 86 + 2 per declared case
+TESTS = len(POINTS)  # 47
 
 
 @pytest.fixture(scope="module")
@@ -106,18 +111,18 @@ def test_reference_solution_gets_full_marks_in_gradescope_format(full_marks):
     assert set(full_marks) == {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"}
     assert {t["name"]: t["max_score"] for t in full_marks["tests"]} == POINTS
     assert [t["name"] for t in full_marks["tests"]] == list(POINTS)
-    assert full_marks["score"] == FULL == 86
+    assert full_marks["score"] == FULL == 86 + 2 * DECLARED_POINTS
     for test in full_marks["tests"]:
         assert set(test) == {"name", "number", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] == "passed" and test["score"] == test["max_score"] > 0
         assert test["visibility"] in (manifest.PUBLIC_VISIBILITY, manifest.HIDDEN_VISIBILITY)
-    assert "Public tests passed: 31 of 31." in full_marks["output"]
+    assert "Public tests passed: 32 of 32." in full_marks["output"]  # 31 hand-written, 1 over the declared cases
     assert sandbox.describe(sandbox.isolation()) in full_marks["output"]
     assert "all tests passed" not in full_marks["output"].lower()
     hidden = [t for t in full_marks["tests"] if t["visibility"] == manifest.HIDDEN_VISIBILITY]
     expected = {f"{path.name}::{name}" for path in (ROOT / manifest.GRADED_TESTS_DIR).glob("test_*.py")
                 for name in hidden_test_names(path) if name.startswith("test_")}
-    assert {t["name"] for t in hidden} == expected and len(expected) == 14
+    assert {t["name"] for t in hidden} == expected and len(expected) == 15
 
 
 def test_untouched_release_scores_zero_with_every_test_listed(student_tree, full_marks, tmp_path):

@@ -15,7 +15,8 @@ from grading_support import ROOT
 from grading import manifest, sandbox
 from grading.channel import HEADER, MAX_DEPTH, Channel, ChannelError, Handle, decode, encode
 from grading.release import strip_python
-from grading.grade import load_reference, source_root
+from data.files import project_root
+from grading.grade import load_reference
 from grading.student import (
     RemoteModel,
     RemoteStudent,
@@ -201,7 +202,10 @@ def tree(tmp_path_factory):
     """A small student tree: a layers package with working, raising, hanging and exiting functions."""
     root = tmp_path_factory.mktemp("tree")
     (root / "layers").mkdir()
-    (root / "layers/__init__.py").write_text("from layers.good import double, Box\nfrom layers.bad import boom\n")
+    (root / "layers/__init__.py").write_text("from layers.good import double, Box\nfrom layers.bad import boom\n"
+                                             "from layers.starred import *\n")
+    (root / "layers/starred.py").write_text("__all__ = ['triple']\n\ndef triple(x):\n    return 3 * x\n\n"
+                                            "def hidden(x):\n    return x\n")
     (root / "layers/good.py").write_text(
         "import numpy as np\n\ndef double(x):\n    x *= 2\n    return x, np.dtype(x.dtype)\n\n"
         "class Box:\n    def __init__(self):\n        self.params = {'w': np.ones(2)}\n"
@@ -227,6 +231,10 @@ def test_remote_student_calls_keep_objects_behind_handles_and_mirror_arguments(p
     (out, dtype), args, _ = student.call_with_args("layers.double", x)
     assert out.tolist() == [0.0, 2.0, 4.0] and dtype == np.float64 and args[0].tolist() == [0.0, 2.0, 4.0]
     assert x.tolist() == [0.0, 1.0, 2.0]  # call_with_args reports changes; function() copies them back
+    # `from layers.starred import *` exports the names of starred.py's __all__, read without running it
+    assert student.call("layers.triple", 2.0) == 6.0
+    with pytest.raises(SubmissionRaised, match="has no attribute 'hidden'"):
+        student.call("layers.hidden", 2.0)
     doubled = student.function("layers.double")
     doubled(x)
     assert x.tolist() == [0.0, 2.0, 4.0]
@@ -272,9 +280,14 @@ def test_workers_start_at_the_detected_isolation_level_and_leave_nothing_behind(
 
 
 def test_reference_cases_load_into_memory_as_plain_arrays():
-    """load_reference verifies the hashes and returns every case's arrays, none of them objects."""
-    cases = load_reference(source_root() / manifest.REFERENCE_DIR)
-    assert len(cases) == 21 and {"affine", "knn", "linear_svm"} <= set(cases)
+    """load_reference verifies the hashes and returns every case's arrays, none of them objects: each
+    hand-written case, and each declared graded case split out of its family's file."""
+    from grading.reference import CASES, DECLARED
+
+    cases = load_reference(project_root() / manifest.REFERENCE_DIR)
+    assert set(cases) == set(CASES) | {c.name for c in DECLARED}
+    assert {"affine", "knn", "linear_svm", "leaky_relu_forward"} <= set(cases)
+    assert set(cases["leaky_relu_forward"]) == {"x", "out", "dout", "dx"}
     assert all(isinstance(a, np.ndarray) and a.dtype != object for case in cases.values() for a in case.values())
 
 

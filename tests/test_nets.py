@@ -122,7 +122,7 @@ def test_nets_show_their_settings():
 
 def test_nets_reject_bad_settings_and_inputs():
     """Bad constructor arguments and bad X or y are refused, naming the class and the argument."""
-    with pytest.raises(ValueError, match=r"FullyConnectedNet: hidden_dims entries must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"FullyConnectedNet: hidden_dims entries must be an int >= 1, got 0"):
         FullyConnectedNet([10, 0])
     with pytest.raises(ValueError, match=r"FullyConnectedNet: weight_scale must be a positive number, 'he' or 'xavier', got 'kaiming'"):
         FullyConnectedNet([10], weight_scale="kaiming")
@@ -240,9 +240,10 @@ def test_dropout_seed_is_retired_with_a_clear_message():
 def test_seed_must_be_none_or_a_non_negative_int():
     """Negative, boolean and fractional seeds are refused, naming the class."""
     for bad in (-1, True, 1.5, "0"):
-        with pytest.raises(ValueError, match=r"FullyConnectedNet: seed must be None \(numpy's global generator\) or an int >= 0"):
+        with pytest.raises(ValueError, match=rf"FullyConnectedNet: seed must be an int >= 0 or None, got {bad!r}; None "
+                                             r"draws from numpy's global generator, in the course's order\.$"):
             FullyConnectedNet([4], input_dim=3, num_classes=2, seed=bad)
-    with pytest.raises(ValueError, match=r"TwoLayerNet: seed must be None"):
+    with pytest.raises(ValueError, match=r"TwoLayerNet: seed must be an int >= 0 or None, got -5"):
         TwoLayerNet(input_dim=3, hidden_dim=2, num_classes=2, seed=-5)
     assert FullyConnectedNet([4], input_dim=3, num_classes=2, seed=np.int64(4)).get_config()["seed"] == 4
 

@@ -221,6 +221,27 @@ def test_normalized_input_grad_is_the_gradient_through_the_normalization(shape, 
     assert_backward_matches_numeric(forward, backward, {"x": x})
 
 
+@pytest.mark.parametrize("shape, axis", [((6, 5), 0), ((3, 4, 2, 5), (0, 2, 3))])
+def test_normalized_input_grad_lets_a_gamma_constant_along_the_axis_factor_out(shape, axis):
+    """Given dout, its sums and a gamma constant along the axis, it returns the plain closed form of dout * gamma."""
+    rng = np.random.default_rng(8)
+    xhat, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+    reduced = tuple(1 if i in np.atleast_1d(axis) else n for i, n in enumerate(shape))
+    std, gamma = rng.uniform(0.5, 2.0, reduced), rng.uniform(-2.0, 2.0, reduced)
+    sums = dout.sum(axis=axis, keepdims=True), (dout * xhat).sum(axis=axis, keepdims=True)
+    folded = normalized_input_grad(dout, xhat, std, axis, sums=sums, gamma=gamma)
+    plain = normalized_input_grad(dout * gamma, xhat, std, axis)
+    np.testing.assert_allclose(folded, plain, rtol=BACKWARDS_AGREE, atol=BACKWARDS_AGREE,
+                               err_msg=f"folded gamma vs dxhat = dout * gamma, axis {axis}")
+
+
+def test_layernorm_refuses_gamma_and_beta_of_the_wrong_shape_by_name():
+    """The shared gamma/beta check names layernorm, the argument and the feature count."""
+    inp = _inputs(4, 3)
+    with pytest.raises(ValueError, match=r"layernorm_forward: beta must have shape \(3,\), one value per feature of x \(4, 3\), got \(1, 3\)"):
+        layernorm_forward(inp["x"], inp["gamma"], inp["beta"][None], {})
+
+
 def test_bn_settings_validates_and_defaults_the_running_averages():
     """bn_settings fills zero running averages of the given dtype and names a bad one with its shape."""
     from layers.normalization import bn_settings

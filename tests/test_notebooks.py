@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import pathlib
 import time
 
 import nbclient
 import nbformat
 import pytest
 
+from data.files import project_root
+
 pytestmark = pytest.mark.notebooks
 
-NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = project_root() / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 # The budget: each notebook within 2 minutes on 2 cores (they take 3-7 s here).
 NOTEBOOK_LIMIT_S = 120

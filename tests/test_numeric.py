@@ -14,6 +14,7 @@ from gradcheck import (
     grad_check_sparse,
     rel_error,
 )
+from gradcheck.numeric import centered_pair, directional_pair, relative_errors
 
 pytestmark = pytest.mark.gradcheck
 
@@ -82,6 +83,47 @@ def test_x_is_restored_when_f_raises(check):
         else:
             grad_check_sparse(f, x, np.ones_like(x), num_checks=5, seed=0, verbose=False)
     np.testing.assert_array_equal(x, saved)
+
+
+def test_centered_pair_evaluates_both_sides_and_restores_x():
+    """centered_pair gives f at x[ix] + h and x[ix] - h with the steps taken, and leaves x as it was."""
+    x = _x()
+    saved = x.copy()
+    seen = []
+
+    def f(v):
+        seen.append(v[1, 2])
+        return float(np.sum(v**2))
+
+    f_plus, f_minus, h_plus, h_minus = centered_pair(f, x, (1, 2), 1e-3)
+    assert seen == [saved[1, 2] + 1e-3, saved[1, 2] - 1e-3]
+    assert h_plus == (saved[1, 2] + 1e-3) - saved[1, 2] and h_minus == saved[1, 2] - (saved[1, 2] - 1e-3)
+    # sum(x**2) is quadratic, so the centered difference is exact up to rounding: 2 x.
+    assert (f_plus - f_minus) / (h_plus + h_minus) == pytest.approx(2 * saved[1, 2], rel=1e-9)
+    np.testing.assert_array_equal(x, saved)
+
+
+def test_directional_pair_is_the_centered_difference_along_v_and_restores_x():
+    """(f(x + t v) - f(x - t v)) / 2t of sum(x**2) is <2 x, v>; x is restored bit for bit, even when f raises."""
+    x, v = _x(), _x(seed=1)
+    saved = x.copy()
+    f_plus, f_minus = directional_pair(lambda z: float(np.sum(z**2)), x, v, 1e-4)
+    assert (f_plus - f_minus) / 2e-4 == pytest.approx(float(np.sum(2 * saved * v)), rel=1e-8)
+    np.testing.assert_array_equal(x, saved)
+    f = _raises_on_third_call()
+    f(x)  # the third call, the second of the pair, raises
+    with pytest.raises(_Boom):
+        directional_pair(f, x, v, 1e-4)
+    np.testing.assert_array_equal(x, saved)
+
+
+def test_relative_errors_are_elementwise_and_rel_error_is_their_max():
+    """relative_errors is |x - y| / max(1e-8, |x| + |y|) per element; rel_error reports the largest."""
+    x, y = np.array([1.0, 3.0, 1e-10]), np.array([1.0, 1.0, 0.0])
+    np.testing.assert_allclose(relative_errors(x, y), [0.0, 0.5, 1e-10 / REL_ERROR_FLOOR], rtol=1e-12)
+    assert rel_error(x, y) == float(relative_errors(x, y).max())
+    with pytest.raises(ValueError, match=r"relative_errors: x has shape \(3,\) but y has shape \(1, 3\)"):
+        relative_errors(np.zeros(3), np.zeros((1, 3)))
 
 
 def test_eval_numerical_gradient_verbose_prints_each_index(capsys):

@@ -158,8 +158,10 @@ def test_rule_rejects_mismatched_arrays_and_state():
         sgd_momentum(np.ones(2), np.ones(2), {"velocity": np.ones(3)})
     with pytest.raises(TypeError, match=r"rmsprop: config must be a dict or None, got list"):
         rmsprop(np.ones(2), np.ones(2), [])
-    with pytest.raises(ValueError, match=r"adam: config\['t'\] must be a non-negative int"):
+    with pytest.raises(ValueError, match=r"^adam: config\['t'\] \(steps taken\) must be an int >= 0, got -1\.$"):
         adam(np.ones(2), np.ones(2), {"t": -1})
+    with pytest.raises(ValueError, match=r"^adam: config\['t'\] \(steps taken\) must be an int >= 0, got 1\.0\.$"):
+        adam(np.ones(2), np.ones(2), {"t": 1.0})
 
 
 def test_get_update_rule_by_name_or_callable():

@@ -1,12 +1,14 @@
 """Tests for layers.pooling: naive and fast max pooling, the tie rule, geometry errors."""
 
 import functools
+import re
 
 import numpy as np
 import pytest
 
 from harness import assert_backward_matches_numeric, assert_dtype_preserved, assert_pure
 from layers import max_pool_backward_fast, max_pool_backward_naive, max_pool_forward_fast, max_pool_forward_naive
+from layers.validate import NotAnInteger
 
 pytestmark = pytest.mark.pooling
 
@@ -114,12 +116,21 @@ def test_bad_pool_geometry_names_every_number(forward):
     """A window that does not fit with the stride, or is larger than the input, is refused."""
     name = forward.__name__
     x = np.zeros((1, 1, 7, 7))
-    with pytest.raises(ValueError, match=rf"{name}: the window does not fit along H: \(H \+ 2 \* pad - window\) / stride = "
-                                         r"\(7 \+ 2 \* 0 - 2\) / 2 = 5/2 is not a whole number"):
+    with pytest.raises(ValueError, match=rf"^{name}: the window does not fit along H: \(H \+ 2 \* pad - window\) / stride = "
+                                         r"\(7 \+ 2 \* 0 - 2\) / 2 = 5/2 is not a whole number; change pool_param\['stride'\] "
+                                         r"or pool_param\['pool_height'\] so that the stride divides H \+ 2 \* pad - window\.$"):
         forward(x, _param(2, 2, 2))
-    with pytest.raises(ValueError, match=rf"{name}: the window \(8 along H\) is larger than the padded input"):
+    with pytest.raises(ValueError, match=rf"^{name}: the window \(8 along H\) is larger than the padded input "
+                                         r"\(H = 7 \+ 2 \* pad 0 = 7\); pool_param\['pool_height'\] must be at most 7\.$"):
         forward(x, _param(8, 1, 1))
+    with pytest.raises(ValueError, match=rf"^{name}: the window \(9 along W\) is larger than the padded input "
+                                         r"\(W = 7 \+ 2 \* pad 0 = 7\); pool_param\['pool_width'\] must be at most 7\.$"):
+        forward(x, _param(1, 9, 1))
     with pytest.raises(ValueError, match=rf"{name}: pool_param has unknown key\(s\) \['size'\]"):
         forward(x, {"size": 2})
     with pytest.raises(ValueError, match=rf"{name}: pool_param\['stride'\] must be an int >= 1, got 0"):
         forward(x, _param(1, 1, 0))
+    for bad in (2.0, True, np.float64(2)):
+        with pytest.raises(NotAnInteger, match=rf"^{name}: pool_param\['pool_width'\] must be an int >= 1, "
+                                               rf"got {re.escape(repr(bad))}\.$"):
+            forward(x, {"pool_height": 1, "pool_width": bad, "stride": 1})

@@ -9,30 +9,53 @@ import numpy as np
 import pytest
 from grading_support import ROOT
 
+import layers
+from gradcheck.registry import check_inputs
+
 from grading import manifest
 from grading.grade import Grade, GradedTest
-from grading.reference import CASES, ReferenceError, build_case, verify, write_reference
+from grading.reference import (CASES, DECLARED, REGENERATE_RTOL, ReferenceError, reference_files, split_file, verify,
+                               write_reference)
 from grading.results import summary, table, to_gradescope, write_results
 
 pytestmark = pytest.mark.grading
 
-# Regenerating on the same numpy gives identical arrays; another BLAS may round differently.
-REGENERATE_RTOL = 1e-12
+FILES = reference_files()
 
 
 def test_shipped_reference_data_matches_its_hashes_and_loads_without_pickle():
-    """Every case is stored, listed with its SHA-256, and readable with allow_pickle=False."""
+    """Every file is stored, listed with its SHA-256, and readable with allow_pickle=False: one per
+    hand-written case and one per family of declared graded cases."""
     directory = ROOT / manifest.REFERENCE_DIR
-    assert verify(directory) == len(CASES) == 21
-    for name in CASES:
+    families = {f"layers_{layers.family_of(case)}" for case in DECLARED}
+    assert verify(directory) == len(FILES) == len(CASES) + len(families)
+    assert len(CASES) == 21 and "layers_activations" in families
+    for name in FILES:
         with np.load(directory / f"{name}.npz", allow_pickle=False) as stored:
             assert all(stored[key].dtype != object for key in stored.files)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_family_file_splits_into_its_declared_cases():
+    """A family file's <case>/<array> names split back into one dict per declared case, with the
+    inputs, out, dout and a gradient per input."""
+    for stem, arrays in FILES.items():
+        cases = split_file(stem, arrays)
+        if not stem.startswith("layers_"):
+            assert list(cases) == [stem]
+            continue
+        for name, case_arrays in cases.items():
+            case = layers.case(name)
+            assert case.graded and f"layers_{layers.family_of(case)}" == stem
+            inputs = list(check_inputs(case)[0])
+            wanted = {"loss", "dx"} if case.kind == "loss" else {"out", "dout", *(f"d{k}" for k in inputs)}
+            assert set(inputs) | wanted <= set(case_arrays), (name, sorted(case_arrays))
+    assert {name for stem, arrays in FILES.items() for name in split_file(stem, arrays)} >= {c.name for c in DECLARED}
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
 def test_stored_reference_equals_what_the_reference_solution_computes_now(name):
     """The stored arrays are what the library computes today (the data is not stale)."""
-    fresh = build_case(name)
+    fresh = FILES[name]
     with np.load(ROOT / manifest.REFERENCE_DIR / f"{name}.npz", allow_pickle=False) as stored:
         assert sorted(stored.files) == sorted(fresh)
         for key in stored.files:
@@ -46,7 +69,9 @@ def test_verify_names_missing_extra_and_altered_files(tmp_path):
     with pytest.raises(ReferenceError, match="relu.npz is listed in SHA256SUMS but missing"):
         verify(copy)
     write_reference(copy)
-    assert verify(copy) == len(CASES)
+    assert verify(copy) == len(FILES)
+    # Regenerating rewrote only the missing file: every hash is the shipped one (rounding noise keeps a file).
+    assert (copy / "SHA256SUMS").read_text() == (ROOT / manifest.REFERENCE_HASHES).read_text()
     np.savez(copy / "sneaky.npz", a=np.zeros(1))
     with pytest.raises(ReferenceError, match=r"\['sneaky.npz'\] .* are not listed"):
         verify(copy)

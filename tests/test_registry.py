@@ -12,13 +12,16 @@ import sys
 import numpy as np
 import pytest
 
+from data.files import project_root
+
 import layers
-from gradcheck.registry import LAYER_CASES, MODEL_CASES, ModelCase, layer_case, model_case, run_case
-from harness import as_tuple
+from gradcheck.registry import LAYER_CASES, MODEL_CASES, ModelCase, check_inputs, layer_case, model_case, run_case
+from harness import as_tuple, assert_dtype_preserved, assert_pure
+from layers.cases import SIZES, LayerCase
 
 pytestmark = pytest.mark.gradcheck
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = project_root()
 
 
 def test_every_backward_in_layers_has_a_case():
@@ -99,8 +102,8 @@ def test_command_shows_a_not_implemented_case_as_a_todo_row(monkeypatch, capsys)
     def stub_forward(x):
         raise NotImplementedError("stub_forward is not implemented yet: write it in layers/stub.py")
 
-    stub = registry.LayerCase("stub_forward", stub_forward, lambda dout, cache: dout,
-                              lambda rng: ({"x": rng.normal(size=3)}, {}))
+    stub = LayerCase("stub_forward", stub_forward, lambda dout, cache: dout,
+                     lambda rng, size, dtype: ({"x": rng.normal(size=3).astype(dtype)}, {}))
     monkeypatch.setattr(registry, "LAYER_CASES", [stub, registry.layer_case("sigmoid_forward")])
     monkeypatch.setattr(registry, "MODEL_CASES", [])
     assert command.main(["--mode", "fast"]) == 1
@@ -119,8 +122,8 @@ def test_command_exits_1_and_prints_the_failing_report(monkeypatch, capsys):
     def broken_backward(dout, cache):
         return -layers.relu_backward(dout, cache)
 
-    case = registry.LayerCase("broken relu", layers.relu_forward, broken_backward,
-                              lambda rng: ({"x": rng.uniform(0.5, 1.0, (3, 4))}, {}))
+    case = LayerCase("broken relu", layers.relu_forward, broken_backward,
+                     lambda rng, size, dtype: ({"x": rng.uniform(0.5, 1.0, (3, 4)).astype(dtype)}, {}))
     monkeypatch.setattr(registry, "LAYER_CASES", [case])
     monkeypatch.setattr(registry, "MODEL_CASES", [])
     assert command.main([]) == 1
@@ -140,7 +143,7 @@ def _name(case):
 
 def _forward(case, seed=0):
     """(inputs, params, out, cache) of one run of the case's forward pass."""
-    inputs, params = case.make(np.random.default_rng(seed))
+    inputs, params = check_inputs(case, seed)
     out, cache = case.forward(*inputs.values(), **params)
     return inputs, params, out, cache
 
@@ -240,7 +243,7 @@ def test_caches_deepcopy_and_pickle_as_their_own_type(case):
 def _empty_batch(case):
     """The case's inputs and params with N = 0: arrays whose leading axis is as long as x's are cut to [:0]
     (the registered cases keep their weights and per-feature parameters at other lengths)."""
-    inputs, params = case.make(np.random.default_rng(0))
+    inputs, params = check_inputs(case, 0)
     N = next(iter(inputs.values())).shape[0]
 
     def cut(value):
@@ -263,7 +266,7 @@ def test_every_forward_refuses_an_empty_batch(case):
 @pytest.mark.parametrize("case", LAYER_CASES, ids=_name)
 def test_every_forward_refuses_float16(case):
     """float16 inputs are refused at the boundary with the cast to use, rather than computed or upcast."""
-    inputs, params = case.make(np.random.default_rng(0))
+    inputs, params = check_inputs(case, 0)
     inputs = {k: v.astype(np.float16) for k, v in inputs.items()}
     with pytest.raises(TypeError, match=r"^\w+: \w+ is float16, but chainrule computes in float32 or float64 only "
                                         r".*astype\(np.float32\)"):
@@ -280,3 +283,94 @@ def test_a_forward_whose_cache_has_the_wrong_length_is_told_the_fields():
                                         r"got a tuple of 1 items"):
         thing_forward(1.0)
     assert type(returns_cache(kind)(lambda x: (x, (x, None)))(1.0)[1]) is kind
+
+
+# -- The declarations themselves (layers/cases.py): what every consumer relies on.
+
+def test_every_family_declares_its_cases_and_names_are_unique():
+    """layers.CASES is every family's CASES in family order, each name once, each forward a layer function."""
+    from_families = [c for family in layers.FAMILIES for c in family.CASES]
+    assert list(layers.CASES) == from_families == LAYER_CASES
+    names = [c.name for c in LAYER_CASES]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert {c.forward.__name__ for c in LAYER_CASES} <= set(layers.__all__)
+    assert layers.case("relu_forward") is layer_case("relu_forward")
+    assert layers.family_of(layers.case("affine_forward")) == "affine"
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=_name)
+def test_declared_inputs_are_the_forwards_leading_arguments_in_order(case):
+    """make's inputs are forward's first positional parameters, in order; its params are other parameters."""
+    import inspect
+
+    inputs, params = check_inputs(case)
+    parameters = list(inspect.signature(case.forward).parameters)
+    assert parameters[:len(inputs)] == list(inputs), f"{case.name}: inputs {list(inputs)}, forward takes {parameters}"
+    assert set(params) <= set(parameters[len(inputs):]), f"{case.name}: params {sorted(params)} vs {parameters}"
+
+
+@pytest.mark.parametrize("case", [c for c in LAYER_CASES if c.bench], ids=_name)
+@pytest.mark.parametrize("size", SIZES)
+def test_benchmarked_cases_build_at_every_size_in_float32(case, size):
+    """A benchmarked case builds float32 inputs at every size, the training size at least the course size."""
+    inputs, _ = case.build(size, np.float32)
+    assert all(v.dtype == np.float32 for v in inputs.values())
+    if size == "training":
+        course, _ = case.build("course", np.float32)
+        assert sum(v.size for v in inputs.values()) >= sum(v.size for v in course.values()), case.name
+
+
+def test_a_declaration_refuses_inconsistent_fields():
+    """A loss with a backward, an unknown kind or size, or a bad target is refused with the case's name."""
+    def make(rng, size, dtype):
+        return {"x": np.zeros(3, dtype)}, {}
+
+    with pytest.raises(ValueError, match=r"LayerCase\('l'\): a loss has no backward"):
+        LayerCase("l", layers.softmax_loss, layers.relu_backward, make, kind="loss")
+    with pytest.raises(ValueError, match=r"LayerCase\('r'\): kind must be one of"):
+        LayerCase("r", layers.relu_forward, layers.relu_backward, make, kind="gate")
+    with pytest.raises(ValueError, match=r"target must be a positive number"):
+        LayerCase("r", layers.relu_forward, layers.relu_backward, make, target={"huge": 1.0})
+    with pytest.raises(ValueError, match=r"r.build: size must be one of"):
+        LayerCase("r", layers.relu_forward, layers.relu_backward, make).build("huge")
+    with pytest.raises(ValueError, match=r"r: make returned inputs \{'x': 'float64'\}, expected float32"):
+        LayerCase("r", layers.relu_forward, layers.relu_backward,
+                  lambda rng, size, dtype: ({"x": np.zeros(3)}, {})).build("check", np.float32)
+
+
+# The copy gate returns n outputs (a tuple); tests/test_gates.py checks its purity and dtypes.
+SINGLE_OUTPUT_PAIRS = [c for c in LAYER_PAIRS if c.name != "copy_forward"]
+
+
+@pytest.mark.parametrize("case", SINGLE_OUTPUT_PAIRS, ids=_name)
+def test_every_declared_pair_is_pure_and_keeps_float32(case):
+    """Forward and backward leave inputs, dout and cache alone; float32 in gives float32 out and gradients."""
+    inputs, params = check_inputs(case)
+    assert_pure(case.forward, case.backward, inputs, params)
+    assert_dtype_preserved(case.forward, case.backward, *case.build("check", np.float32))
+
+
+# Float64 forward outputs and gradients agree with PyTorch's to this relative accuracy.
+TORCH_RTOL = 1e-10
+
+
+@pytest.mark.parametrize("case", [c for c in LAYER_CASES if c.torch is not None and c.torch_exact], ids=_name)
+def test_declared_pair_agrees_with_pytorch_autograd(case):
+    """out (or the loss) and every gradient equal PyTorch's forward and autograd in float64."""
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional extra (pip install chainrule[bench])")
+    inputs, params = check_inputs(case)
+    tensors = {k: torch.from_numpy(v.copy()).requires_grad_(True) for k, v in inputs.items()}
+    theirs = case.torch(torch, tensors, params)
+    if case.kind == "loss":
+        loss, dx = case.forward(*inputs.values(), **params)
+        theirs.backward()
+        np.testing.assert_allclose(loss, theirs.item(), rtol=TORCH_RTOL)
+        grads = (dx,)
+    else:
+        out, cache = case.forward(*inputs.values(), **params)
+        dout = _dout_like(out)
+        theirs.backward(torch.from_numpy(dout))
+        np.testing.assert_allclose(out, theirs.detach().numpy(), rtol=TORCH_RTOL, atol=1e-12)
+        grads = as_tuple(case.backward(dout, cache))
+    for (name, tensor), grad in zip(tensors.items(), grads):
+        np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=TORCH_RTOL, atol=1e-12, err_msg=f"d{name}")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gradcheck import check_layer
-from gradcheck.report import CheckReport, InputReport, SideCheck, gradient_hints, shape_hint
+from gradcheck import check_layer, contract
+from gradcheck.report import CheckReport, InputReport, SideCheck, gradient_hints, hints_from_side_checks, shape_hint
 from layers import affine_backward, affine_forward
 
 pytestmark = pytest.mark.gradcheck
@@ -38,7 +38,7 @@ def test_text_table_names_every_input_column_and_the_settings():
                    "mismatches", "kinks", "verdict"):
         assert column in lines[1]
     assert [line.split()[0] for line in lines[2:5]] == ["x", "w", "b"]
-    assert "side checks: 12 of 12 passed" in text
+    assert "side checks: 11 of 11 passed" in text
 
 
 def test_html_rendering_is_a_table_with_the_verdict():
@@ -94,3 +94,24 @@ def test_shape_hints():
     assert "sum it over the N = 4 samples" in shape_hint("b", (4, 5), (5,), 4)
     assert "reshape it to (2, 6)" in shape_hint("x", (12,), (2, 6), 2)
     assert shape_hint("x", (7,), (2, 6), 2) == ""
+
+
+def test_side_check_hints_read_codes_not_names():
+    """A failed zero-dout or linearity check gives the dout hint whatever its name; a name alone gives none."""
+    hint = "backward does not use dout as a factor"
+    for code in (contract.ZERO_DOUT, contract.LINEAR_IN_DOUT):
+        hints = hints_from_side_checks([SideCheck("reworded for display", False, "", code)])
+        assert len(hints) == 1 and hint in hints[0]
+    assert hints_from_side_checks([SideCheck("zero dout gives zero gradients", False, "")]) == []
+    assert hints_from_side_checks([SideCheck("anything", True, "", contract.ZERO_DOUT)]) == []
+
+
+def test_every_side_check_has_its_own_stable_code():
+    """check_layer's side checks carry distinct codes, in the table's order, none of them empty."""
+    report = check_layer(affine_forward, affine_backward, _inputs())
+    assert [s.code for s in report.side_checks] == [
+        contract.FORWARD_LEAVES_INPUTS, contract.FORWARD_DETERMINISTIC, contract.ONE_GRADIENT_PER_INPUT,
+        contract.BACKWARD_LEAVES_DOUT, contract.BACKWARD_LEAVES_CACHE, contract.BACKWARD_LEAVES_INPUTS,
+        contract.GRADIENT_SHAPES, contract.GRADIENT_DTYPES, contract.BACKWARD_DETERMINISTIC, contract.ZERO_DOUT,
+        contract.LINEAR_IN_DOUT]
+

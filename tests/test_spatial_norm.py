@@ -7,6 +7,7 @@ import pytest
 
 from harness import assert_backward_matches_numeric, assert_dtype_preserved, assert_pure
 from layers import (
+    batchnorm_backward_alt,
     batchnorm_forward,
     conv_bn_relu_backward,
     conv_bn_relu_forward,
@@ -56,6 +57,23 @@ def test_spatial_batchnorm_normalizes_each_channel_like_batchnorm_on_pixels():
     np.testing.assert_allclose(out.std(axis=(0, 2, 3)), 1.0, atol=EPS_EFFECT)
     rows, _ = batchnorm_forward(x.transpose(0, 2, 3, 1).reshape(-1, 3), np.ones(3), np.zeros(3), {"mode": "train"})
     np.testing.assert_allclose(out, rows.reshape(4, 5, 5, 3).transpose(0, 3, 1, 2), rtol=REORDER_TOL, atol=REORDER_TOL)
+
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_spatial_batchnorm_backward_is_batchnorm_backward_on_pixels(mode):
+    """dx, dgamma, dbeta equal batchnorm_backward_alt's on the (N*H*W, C) pixel rows: one closed form."""
+    rng = np.random.default_rng(7)
+    x, dout = _maps((4, 3, 5, 5)), rng.standard_normal((4, 3, 5, 5))
+    gamma, beta = rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)
+    running = {"running_mean": rng.standard_normal(3), "running_var": rng.uniform(0.5, 2, 3)}
+    _, cache = spatial_batchnorm_forward(x, gamma, beta, {"mode": mode, **running})
+    rows = x.transpose(0, 2, 3, 1).reshape(-1, 3)
+    _, row_cache = batchnorm_forward(rows, gamma, beta, {"mode": mode, **running})
+    dx, dgamma, dbeta = spatial_batchnorm_backward(dout, cache)
+    row_dx, row_dgamma, row_dbeta = batchnorm_backward_alt(dout.transpose(0, 2, 3, 1).reshape(-1, 3), row_cache)
+    np.testing.assert_allclose(dx, row_dx.reshape(4, 5, 5, 3).transpose(0, 3, 1, 2), rtol=REORDER_TOL, atol=REORDER_TOL)
+    np.testing.assert_allclose(dgamma, row_dgamma, rtol=REORDER_TOL, err_msg="dgamma")
+    np.testing.assert_allclose(dbeta, row_dbeta, rtol=REORDER_TOL, err_msg="dbeta")
 
 
 @pytest.mark.parametrize("G", [1, 2, 4])

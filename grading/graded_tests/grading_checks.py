@@ -22,7 +22,7 @@ import importlib
 import numpy as np
 
 from gradcheck import check_layer, check_loss, check_model
-from gradcheck.registry import layer_case
+from gradcheck.registry import check_inputs, layer_case
 
 # float64 results of the same formulas agree to about 1e-12; 1e-8 leaves room for a
 # different but equivalent order of operations.
@@ -104,13 +104,13 @@ def check_layer_case(student, case_name: str, seed: int, mode: str = "fast"):
     student's, called through ``student``; the numeric differences are taken on this side.
     """
     case = layer_case(case_name)
-    inputs, params = case.make(np.random.default_rng(seed))
+    inputs, params = check_inputs(case, seed)
     forward = _checked(student.function(f"layers.{case.forward.__name__}"), case.kind if case.kind == "loss" else "forward")
     if case.kind == "loss":
-        report = check_loss(forward, inputs, params=params, seed=seed, mode=mode)
+        report = check_loss(forward, inputs, params=params, seed=seed, **{**case.check, "mode": mode})
     else:
         backward = _checked(student.function(f"layers.{case.backward.__name__}"), "backward")
-        report = check_layer(forward, backward, inputs, params=params, seed=seed, mode=mode)
+        report = check_layer(forward, backward, inputs, params=params, seed=seed, **{**case.check, "mode": mode})
     report.target = case.name
     return report
 

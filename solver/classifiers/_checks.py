@@ -1,15 +1,14 @@
 """Argument checks shared by the assignment-1 classifiers (kNN, linear SVM, softmax).
 
 They add what layers/validate.py has no need for: a data matrix with a hint to flatten
-images, labels without a known class count, and integer counts. Messages name the
-function, the argument, what was expected and what was received.
+images and labels without a known class count (integer settings go through
+layers.validate.integer). Messages name the function, the argument, what was expected and
+what was received.
 
 Shape letters: N samples, D features, C classes.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
@@ -76,28 +75,6 @@ def class_labels(fn: str, name: str, y, num_samples: int, num_classes=None) -> n
             allowed = ">= 0" if num_classes is None else f"in [0, {num_classes}) for {num_classes} classes"
             raise ValueError(f"{fn}: {name} must hold labels {allowed}, got {bad.size} outside (first: {bad[0]}).")
     return y
-
-
-def count(fn: str, name: str, value, *, low: int = 0, high=None) -> int:
-    """Check an integer setting (k, num_iters, batch_size) within [low, high]; return it as an int.
-
-    Args:
-        fn, name: the calling function and the argument, for the error message.
-        low, high: the allowed range, both included (no upper bound when high is None).
-
-    Returns:
-        value as a Python int.
-
-    Shape:
-        value: a scalar
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{fn}: {name} must be an int, got {type(value).__name__} {value!r}.")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        limits = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{fn}: {name} must be an int {limits}, got {value}.")
-    return value
 
 
 def not_empty(fn: str, name: str, X) -> None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from solver.classifiers._checks import class_labels, count, data_matrix, not_empty
+from layers.validate import integer
+from solver.classifiers._checks import class_labels, data_matrix, not_empty
 
 __all__ = ["KNearestNeighbor"]
 
@@ -84,7 +85,7 @@ class KNearestNeighbor:
         self._check_trained(fn)
         if isinstance(num_loops, (bool, np.bool_)) or num_loops not in (0, 1, 2):
             raise ValueError(f"{fn}: num_loops must be 0, 1 or 2, got {num_loops!r}.")
-        k = count(fn, "k", k, low=1, high=self.X_train.shape[0])
+        k = integer(fn, "k", k, low=1, high=self.X_train.shape[0])
         distances = {0: self.compute_distances_no_loops, 1: self.compute_distances_one_loop,
                      2: self.compute_distances_two_loops}[num_loops]
         return self.predict_labels(distances(X), k=k)
@@ -183,7 +184,7 @@ class KNearestNeighbor:
         self._check_trained(fn)
         num_train = self.X_train.shape[0]
         dists = data_matrix(fn, "dists", dists, features=num_train)
-        k = count(fn, "k", k, low=1, high=num_train)
+        k = integer(fn, "k", k, low=1, high=num_train)
         num_test = dists.shape[0]
         # BEGIN SOLUTION
         # Votes are counted per distinct label; np.unique sorts them, so the first of the

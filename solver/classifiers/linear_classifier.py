@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from layers.validate import real_number
-from solver.classifiers._checks import class_labels, count, data_matrix, not_empty
+from layers.validate import integer, real_number
+from solver.classifiers._checks import class_labels, data_matrix, not_empty
 from solver.classifiers.linear_svm import svm_loss_vectorized
 from solver.classifiers.softmax import softmax_loss_vectorized
 
@@ -46,7 +46,7 @@ class LinearClassifier:
     def __init__(self, seed=None):
         name = type(self).__name__
         if seed is not None and not isinstance(seed, np.random.SeedSequence):
-            seed = count(name, "seed", seed)
+            seed = integer(name, "seed", seed, low=0)
         self.seed = seed
         self.W = None
         self._rng = None if seed is None else np.random.default_rng(seed)
@@ -87,8 +87,8 @@ class LinearClassifier:
         if learning_rate == 0:
             raise ValueError(f"{fn}: learning_rate must be > 0, got 0.0.")
         reg = real_number(fn, "reg", reg, low=0)
-        num_iters = count(fn, "num_iters", num_iters)
-        batch_size = count(fn, "batch_size", batch_size, low=1)
+        num_iters = integer(fn, "num_iters", num_iters, low=0)
+        batch_size = integer(fn, "batch_size", batch_size, low=1)
         if not isinstance(verbose, (bool, np.bool_)):
             raise TypeError(f"{fn}: verbose must be True or False, got {type(verbose).__name__} {verbose!r}.")
         # np.random (the module) and a Generator share standard_normal and choice.
