@@ -1,4 +1,4 @@
-"""Elementwise activations: relu, leaky_relu, sigmoid, tanh.
+"""Activations of the ReLU kind: relu and leaky_relu (sigmoid and tanh: layers/saturating.py).
 
 An elementwise function has a diagonal Jacobian, so backward never forms it: the downstream
 gradient is the upstream gradient times the local derivative, element by element.
@@ -14,9 +14,8 @@ Shape letters: S is any shape.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
-from layers.cases import LayerCase, normal
+from layers.cases import LayerCase, elementwise
 from layers.validate import (
     cache_type,
     check_cache,
@@ -27,13 +26,10 @@ from layers.validate import (
     upstream,
 )
 
-__all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "sigmoid_forward",
-           "sigmoid_backward", "tanh_forward", "tanh_backward"]
+__all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward"]
 
 ReluCache = cache_type("relu_forward", "mask dtype")
 LeakyReluCache = cache_type("leaky_relu_forward", "mask slope dtype")
-SigmoidCache = cache_type("sigmoid_forward", "local_grad")
-TanhCache = cache_type("tanh_forward", "local_grad")
 
 
 @returns_cache(ReluCache)
@@ -127,129 +123,17 @@ def leaky_relu_backward(dout, cache):
     # END SOLUTION
 
 
-@returns_cache(SigmoidCache)
-def sigmoid_forward(x):
-    """Logistic sigmoid, 1 / (1 + exp(-x)), computed without overflow for any x.
-
-    Args:
-        x: Python number or floating-point array.
-
-    Returns:
-        out: sigmoid(x), in [0, 1].
-        cache: (local_grad,), the local gradient sigma'(x) = sigma(x) (1 - sigma(x)), a new
-            array rather than out itself, so that editing out cannot change backward.
-
-    Shape:
-        x, out, local_grad: S
-    """
-    (x,), _ = float_operands("sigmoid_forward", x=x)
-    # Written naively, 1 / (1 + exp(-x)) overflows exp for x below about -88 (float32). scipy's
-    # expit evaluates the two algebraically equal forms 1 / (1 + e^-x) for x >= 0 and
-    # e^x / (1 + e^x) for x < 0, so exp only ever sees -|x| <= 0; it keeps float32 as float32.
-    out = np.asarray(expit(x))
-    local_grad = 1 - out
-    local_grad *= out
-    return scalar_if_0d(out), (local_grad,)
-
-
-def sigmoid_backward(dout, cache):
-    """Backward pass of sigmoid: dx = dout * out * (1 - out).
-
-    Args:
-        dout: upstream gradient, shaped like x.
-        cache: from sigmoid_forward.
-
-    Returns:
-        dx, shaped like x.
-
-    Shape:
-        dout, dx: S
-    """
-    (local_grad,) = check_cache("sigmoid_backward", cache, SigmoidCache)
-    dout = upstream("sigmoid_backward", dout, local_grad.shape, local_grad.dtype)
-    return scalar_if_0d(dout * local_grad)
-
-
-@returns_cache(TanhCache)
-def tanh_forward(x):
-    """Hyperbolic tangent.
-
-    Args:
-        x: Python number or floating-point array.
-
-    Returns:
-        out: tanh(x), in [-1, 1].
-        cache: (local_grad,), the local gradient tanh'(x) = 1 - tanh(x)^2, a new array rather
-            than out itself, so that editing out cannot change backward.
-
-    Shape:
-        x, out, local_grad: S
-    """
-    (x,), _ = float_operands("tanh_forward", x=x)
-    out = np.asarray(np.tanh(x))
-    local_grad = 1 - out
-    local_grad *= 1 + out  # (1 - t)(1 + t) = 1 - t^2, without the cancellation of 1 - t*t near |t| = 1
-    return scalar_if_0d(out), (local_grad,)
-
-
-def tanh_backward(dout, cache):
-    """Backward pass of tanh: dx = dout * (1 - out^2).
-
-    Args:
-        dout: upstream gradient, shaped like x.
-        cache: from tanh_forward.
-
-    Returns:
-        dx, shaped like x.
-
-    Shape:
-        dout, dx: S
-    """
-    (local_grad,) = check_cache("tanh_backward", cache, TanhCache)
-    dout = upstream("tanh_backward", dout, local_grad.shape, local_grad.dtype)
-    return scalar_if_0d(dout * local_grad)
-
-
 # ----------------------------------------------------------------------------- declarations
 # What gradcheck, the tests, the grader and the benchmarks run for this family (layers/cases.py).
 
-def relu_kink_distance(x):
-    """Distance from x to ReLU's (and leaky ReLU's) kink at 0: min |x|.
-
-    Args:
-        x: the input.
-
-    Returns:
-        float (inf for an empty x).
-
-    Shape:
-        x: S
-    """
-    x = np.asarray(x, dtype=np.float64)
-    return float(np.abs(x).min()) if x.size else float("inf")
-
-
-# (N, D) of the elementwise cases at each size.
-_SHAPES = {"check": (4, 5), "course": (100, 100), "training": (256, 4096)}
-
-
-def _elementwise(scale=1.0, **params):
-    def make(rng, size, dtype):
-        return {"x": normal(rng, _SHAPES[size], dtype, scale=scale)}, dict(params)
-    return make
-
-
 def _x_kinks(inputs, params):
-    return relu_kink_distance(inputs["x"])
+    """Distance to the kink at 0 of relu and its relatives: min |x|."""
+    return float(np.abs(inputs["x"]).min())
 
 
 CASES = (
-    LayerCase("relu_forward", relu_forward, relu_backward, _elementwise(), kinks=_x_kinks, graded=False,
+    LayerCase("relu_forward", relu_forward, relu_backward, elementwise(), kinks=_x_kinks, graded=False,
               torch=lambda torch, t, p: torch.relu(t["x"]), target=1.3),
-    LayerCase("leaky_relu_forward", leaky_relu_forward, leaky_relu_backward, _elementwise(negative_slope=0.1),
+    LayerCase("leaky_relu_forward", leaky_relu_forward, leaky_relu_backward, elementwise(negative_slope=0.1),
               kinks=_x_kinks, torch=lambda torch, t, p: torch.nn.functional.leaky_relu(t["x"], p["negative_slope"])),
-    LayerCase("sigmoid_forward", sigmoid_forward, sigmoid_backward, _elementwise(3.0), graded=False,
-              torch=lambda torch, t, p: torch.sigmoid(t["x"])),
-    LayerCase("tanh_forward", tanh_forward, tanh_backward, _elementwise(2.0), graded=False,
-              torch=lambda torch, t, p: torch.tanh(t["x"])),
 )

@@ -32,10 +32,12 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["LayerCase", "SIZES", "normal"]
+__all__ = ["LayerCase", "SIZES", "ELEMENTWISE_SHAPES", "normal", "elementwise"]
 
 SIZES = ("check", "course", "training")
 KINDS = ("layer", "loss")
+# (N, D) of the elementwise activations' cases at each size.
+ELEMENTWISE_SHAPES = {"check": (4, 5), "course": (100, 100), "training": (256, 4096)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,3 +153,21 @@ def normal(rng, shape, dtype, *, scale=1.0, shift=0.0) -> np.ndarray:
     """
     return (shift + scale * rng.standard_normal(shape)).astype(dtype, copy=False)
 
+
+def elementwise(scale=1.0, **params):
+    """The make of an elementwise activation's case: x = scale * a standard normal draw of the
+    size's ELEMENTWISE_SHAPES, and params (the same at every size).
+
+    Args:
+        scale: the spread of x (larger reaches further into a saturating function's tails).
+        **params: the forward's other arguments (negative_slope=0.1, ...).
+
+    Returns:
+        make(rng, size, dtype) -> ({"x": array}, params).
+
+    Shape:
+        x: ELEMENTWISE_SHAPES[size]
+    """
+    def make(rng, size, dtype):
+        return {"x": normal(rng, ELEMENTWISE_SHAPES[size], dtype, scale=scale)}, dict(params)
+    return make

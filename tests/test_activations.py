@@ -1,4 +1,4 @@
-"""Tests for layers.activations: relu, leaky_relu, sigmoid, tanh."""
+"""Tests for the activation families: layers.activations (relu, leaky_relu) and layers.saturating (sigmoid, tanh)."""
 
 import functools
 import warnings
