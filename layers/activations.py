@@ -23,6 +23,7 @@ import numpy as np
 from scipy.special import erf, expit
 
 from layers.cases import LayerCase, elementwise, normal
+from layers.saturating import elementwise_backward
 from layers.validate import (
     cache_type,
     check_cache,
@@ -182,11 +183,7 @@ def elu_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    (local_grad,) = check_cache("elu_backward", cache, EluCache)
-    dout = upstream("elu_backward", dout, local_grad.shape, local_grad.dtype)
-    # BEGIN SOLUTION
-    return scalar_if_0d(dout * local_grad)
-    # END SOLUTION
+    return elementwise_backward("elu_backward", dout, cache, EluCache)
 
 
 @returns_cache(GeluCache)
@@ -238,11 +235,7 @@ def gelu_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    (local_grad,) = check_cache("gelu_backward", cache, GeluCache)
-    dout = upstream("gelu_backward", dout, local_grad.shape, local_grad.dtype)
-    # BEGIN SOLUTION
-    return scalar_if_0d(dout * local_grad)
-    # END SOLUTION
+    return elementwise_backward("gelu_backward", dout, cache, GeluCache)
 
 
 @returns_cache(SiluCache)
@@ -279,11 +272,7 @@ def silu_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    (local_grad,) = check_cache("silu_backward", cache, SiluCache)
-    dout = upstream("silu_backward", dout, local_grad.shape, local_grad.dtype)
-    # BEGIN SOLUTION
-    return scalar_if_0d(dout * local_grad)
-    # END SOLUTION
+    return elementwise_backward("silu_backward", dout, cache, SiluCache)
 
 
 def _maxout_groups(fn, x, k):

@@ -27,6 +27,25 @@ SigmoidCache = cache_type("sigmoid_forward", "local_grad")
 TanhCache = cache_type("tanh_forward", "local_grad")
 
 
+def elementwise_backward(fn, dout, cache, kind):
+    """dx = dout * local_grad for an elementwise layer whose forward cached (local_grad,): the
+    chain rule through a diagonal Jacobian, element by element.
+
+    Args:
+        fn: the backward function's name, for messages; dout: upstream gradient;
+        cache: the forward's cache; kind: its tagged cache type.
+
+    Returns:
+        dx (a numpy scalar for a 0-d x).
+
+    Shape:
+        dout, local_grad, dx: S
+    """
+    (local_grad,) = check_cache(fn, cache, kind)
+    dout = upstream(fn, dout, local_grad.shape, local_grad.dtype)
+    return scalar_if_0d(dout * local_grad)
+
+
 @returns_cache(SigmoidCache)
 def sigmoid_forward(x):
     """Logistic sigmoid, 1 / (1 + exp(-x)), computed without overflow for any x.
@@ -65,9 +84,7 @@ def sigmoid_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    (local_grad,) = check_cache("sigmoid_backward", cache, SigmoidCache)
-    dout = upstream("sigmoid_backward", dout, local_grad.shape, local_grad.dtype)
-    return scalar_if_0d(dout * local_grad)
+    return elementwise_backward("sigmoid_backward", dout, cache, SigmoidCache)
 
 
 @returns_cache(TanhCache)
@@ -105,9 +122,7 @@ def tanh_backward(dout, cache):
     Shape:
         dout, dx: S
     """
-    (local_grad,) = check_cache("tanh_backward", cache, TanhCache)
-    dout = upstream("tanh_backward", dout, local_grad.shape, local_grad.dtype)
-    return scalar_if_0d(dout * local_grad)
+    return elementwise_backward("tanh_backward", dout, cache, TanhCache)
 
 
 # ----------------------------------------------------------------------------- declarations
