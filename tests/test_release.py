@@ -153,7 +153,8 @@ def test_malformed_marker_stops_the_release_with_file_and_line(tmp_path):
     root = copy_project(tmp_path / "project")
     edit(root / "layers/affine.py", "    # BEGIN SOLUTION\n    dx = ", "    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    dx = ")
     lines = (root / "layers/affine.py").read_text().split("\n")
-    line = lines.index("    # BEGIN SOLUTION", lines.index("    # BEGIN SOLUTION", 60)) + 2
+    # the nested (second) marker of the doubled pair, 1-based
+    line = next(i for i in range(len(lines) - 1) if lines[i] == lines[i + 1] == "    # BEGIN SOLUTION") + 2
     out = tmp_path / "out"
     with pytest.raises(Exception, match=f"layers/affine.py:{line}: .*do not nest"):
         release(out, root=root)
