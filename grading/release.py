@@ -13,38 +13,30 @@ contain it. Its top holds a marker file (``manifest.RELEASE_MARKER``) listing th
 every file written; ``--force`` replaces an existing OUT_DIR only when that marker is there and
 every file in the folder is one it lists, unchanged (Python caches excepted). Anything else
 (a folder of your own, a release someone edited or ran ``make venv`` in) is refused, saying why.
+The marker and those checks live in ``grading.release_folder``; their names are importable here.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import pathlib
-import secrets
 import shutil
-import stat
 from dataclasses import dataclass, field
 
 from data.files import project_root
 from grading import manifest
 from grading.markers import HIDDEN, KINDS, SOLUTION, MarkerError, Region, enclosing_name, find_regions, strip_lines
+from grading.release_folder import (CACHE_DIRS, CACHE_SUFFIXES, MARKER_HEADER, MARKER_NOTE, ReleaseError,
+                                    check_replaceable, make_staging, refuse_project_folders, write_marker)
 
+__all__ = ["MARKER_HEADER", "MARKER_NOTE", "CACHE_DIRS", "CACHE_SUFFIXES", "STUDENT_FILES_SLOT", "ReleaseError",
+           "Release", "released_sources", "graded_test_sources", "strip_python", "strip_notebook", "has_tests",
+           "build", "release"]
 
-# The first line of the marker file: what wrote the folder.
-MARKER_HEADER = "# written by `python -m grading release` (chainrule): the student version"
-MARKER_NOTE = ("# `release --force` replaces this folder only while it holds exactly the files below, "
-               "unchanged (sha256, path)")
-# Written by Python when the tree is used, never by hand: a forced release may delete these.
-CACHE_DIRS = ("__pycache__", ".pytest_cache")
-CACHE_SUFFIXES = (".pyc", ".pyo")
 # Where the Makefile template takes the list of student files.
 STUDENT_FILES_SLOT = "@STUDENT_FILES@"
-
-
-class ReleaseError(RuntimeError):
-    """The release cannot be written as asked (target exists, stub breaks the syntax, ...)."""
 
 
 @dataclass
@@ -311,113 +303,6 @@ def _is_binary(raw: bytes) -> bool:
     return b"\0" in raw[:8192] or raw[:2] == b"\x1f\x8b"
 
 
-def _sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_marker(tree: pathlib.Path, files: list[str]) -> None:
-    lines = [MARKER_HEADER, MARKER_NOTE] + [f"{_sha256(tree / rel)}  {rel}" for rel in sorted(files)]
-    (tree / manifest.RELEASE_MARKER).write_text("\n".join(lines) + "\n", "utf-8")
-
-
-def _recorded_files(marker: pathlib.Path) -> dict[str, str] | None:
-    """path -> sha256 from a marker file, or None when it is not one release wrote."""
-    try:
-        lines = marker.read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not lines or lines[0] != MARKER_HEADER:
-        return None
-    recorded = {}
-    for line in lines[1:]:
-        if line.startswith("#"):
-            continue
-        digest, sep, rel = line.partition("  ")
-        if not sep or len(digest) != 64 or not rel:
-            return None
-        recorded[rel] = digest
-    return recorded
-
-
-def _not_written_by_release(tree: pathlib.Path, recorded: dict[str, str]) -> list[str]:
-    """Entries of tree that the release recorded in its marker did not write as they are now."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        here = pathlib.Path(dirpath)
-        for name in list(dirnames):
-            if (here / name).is_symlink():
-                found.append(f"{(here / name).relative_to(tree).as_posix()} (a link)")
-                dirnames.remove(name)
-            elif name in CACHE_DIRS:
-                dirnames.remove(name)
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = here / name
-            rel = path.relative_to(tree).as_posix()
-            if rel == manifest.RELEASE_MARKER or name.endswith(CACHE_SUFFIXES):
-                continue
-            if not stat.S_ISREG(path.lstat().st_mode):
-                found.append(f"{rel} (not a regular file)")
-            elif rel not in recorded:
-                found.append(f"{rel} (added)")
-            elif _sha256(path) != recorded[rel]:
-                found.append(f"{rel} (changed)")
-    return sorted(found)
-
-
-def _refuse_project_folders(out_dir: pathlib.Path, roots: list[pathlib.Path]) -> None:
-    """ReleaseError when out_dir (resolved) is, lies inside or contains one of the (resolved) roots."""
-    for root in roots:
-        if out_dir == root:
-            where = "is the project root"
-        elif root in out_dir.parents:
-            where = "lies inside the project root"
-        elif out_dir in root.parents:
-            where = "contains the project root"
-        else:
-            continue
-        raise ReleaseError(f"release: OUT_DIR {out_dir} {where} {root}; write the student version outside "
-                           "the project (e.g. ../student), so replacing it can never touch the project.")
-
-
-def _check_replaceable(out_dir: pathlib.Path, force: bool) -> None:
-    """ReleaseError unless out_dir, non-empty, is an unchanged earlier release and force is set."""
-    marker = out_dir / manifest.RELEASE_MARKER
-    recorded = _recorded_files(marker) if marker.is_file() and not marker.is_symlink() else None
-    if recorded is None:
-        even = " (not even with --force)" if force else ""
-        raise ReleaseError(f"release: OUT_DIR {out_dir} is not empty and holds no {manifest.RELEASE_MARKER} "
-                           f"written by an earlier release, so it is not one and release will not replace "
-                           f"it{even}: release never deletes what it did not write; pick a new or empty folder.")
-    if not force:
-        raise ReleaseError(f"release: OUT_DIR {out_dir} holds an earlier release; pass --force to replace it.")
-    foreign = _not_written_by_release(out_dir, recorded)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        count = f"{len(foreign)} entries in it are" if len(foreign) > 1 else "1 entry in it is"
-        them = "them" if len(foreign) > 1 else "it"
-        raise ReleaseError(f"release: OUT_DIR {out_dir} holds an earlier release, but {count} not as that "
-                           f"release wrote {them}: {shown}; --force replaces only an "
-                           "unchanged release, so move those away first (`make clean` there removes .venv, "
-                           "*.egg-info and submission.zip).")
-
-
-def _make_staging(target: pathlib.Path) -> pathlib.Path:
-    """A new, empty folder beside target, with the permissions the umask gives (mkdtemp's are private)."""
-    for _ in range(100):
-        staging = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
-        try:
-            staging.mkdir()
-        except FileExistsError:
-            continue
-        return staging
-    raise ReleaseError(f"release: could not create a temporary folder beside {target}.")
-
-
 def release(out_dir, *, root=None, force: bool = False) -> Release:
     """Write the student version to out_dir, atomically, with the release marker at its top.
 
@@ -443,17 +328,17 @@ def release(out_dir, *, root=None, force: bool = False) -> Release:
     if not root.is_dir():
         raise ReleaseError(f"release: root {root} is not a folder; expected the project root.")
     protected = sorted({root.resolve(), project_root()})
-    _refuse_project_folders(target, protected)
+    refuse_project_folders(target, protected)
     if target.exists() and not target.is_dir():
         raise ReleaseError(f"release: OUT_DIR {target} is a file, expected a folder to create.")
     replacing = target.is_dir() and any(target.iterdir())
     if replacing:
-        _check_replaceable(target, force)
+        check_replaceable(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = _make_staging(target)
+    staging = make_staging(target)
     try:
         result = build(root, staging)
-        _write_marker(staging, result.files)
+        write_marker(staging, result.files)
         result.files.append(manifest.RELEASE_MARKER)
         if replacing:
             old = staging.with_name(staging.name + ".old")

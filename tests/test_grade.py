@@ -1,6 +1,6 @@
 """End-to-end tests of python -m grading grade: real submissions, real subprocesses, real files.
 
-The attacks of a hostile student live in test_hostile.py; these are the grading scheme and the
+The attacks of a hostile student live in test_hostile*.py; these are the grading scheme and the
 mistakes an honest student makes.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 import time
@@ -148,7 +149,6 @@ def test_files_are_replaced_atomically_with_mode_644_and_no_temp_files(tmp_path,
 
 
 # Folder submissions: links and special files.
-
 def test_symlinked_student_file_is_refused(tmp_path, dest):
     """A student file that is a link to another file of the submission is refused, the base kept."""
     sub = make_submission(tmp_path, "folder", {"elsewhere/affine.py": AFFINE})
@@ -219,8 +219,6 @@ def test_fifo_in_place_of_a_student_file_is_refused_without_blocking(tmp_path, d
 
 def test_folder_or_socket_in_place_of_a_student_file_is_refused(tmp_path, dest):
     """A folder named like a student file, or a socket, is refused as not a regular file."""
-    import socket
-
     sub = make_submission(tmp_path, "folder", {"layers/affine.py/inner.py": AFFINE})
     (sub / "solver").mkdir()
     server = socket.socket(socket.AF_UNIX)
@@ -246,7 +244,6 @@ def test_file_over_the_size_cap_is_refused_and_one_at_the_cap_is_copied(tmp_path
 
 
 # Zip submissions.
-
 def _patch(path, old, new):
     """Replace bytes in a file (same length), e.g. to put a NUL into a member name."""
     raw = path.read_bytes()
@@ -367,7 +364,6 @@ def test_zip_declaring_more_than_the_total_cap_is_refused(tmp_path, dest):
 
 
 # Arguments.
-
 def test_submission_that_is_missing_or_not_a_folder_or_zip_is_refused(tmp_path, dest):
     """A missing path, or a file not ending in .zip, raises SubmissionError naming gather and the path."""
     with pytest.raises(SubmissionError, match=r"gather: the submission .*nowhere does not exist"):
