@@ -6,8 +6,9 @@
 Modules, one per family: gates (the lecture's add, multiply, max and copy), activations
 (relu and its relatives), saturating (sigmoid, tanh),
 affine, losses, normalization (batchnorm, layernorm), dropout, conv, pooling, spatial_norm
-(spatial batchnorm, groupnorm), sandwich. Every name in a family's ``__all__`` is also
-importable from here, as in the course code: ``from layers import affine_forward``.
+(spatial batchnorm, groupnorm), sandwich, rnn (the vanilla RNN), lstm (the LSTM and the GRU),
+temporal (word embedding, temporal affine, temporal softmax loss). Every name in a family's
+``__all__`` is also importable from here, as in the course code: ``from layers import affine_forward``.
 
 Each family declares its cases beside its code (``CASES``, see layers/cases.py); ``CASES``
 here is all of them, in family order, and ``case(name)`` finds one.
@@ -24,21 +25,26 @@ gives the reasons):
   cache never shares memory with ``out``, so editing ``out`` in place leaves backward unchanged.
 """
 
-from layers import activations, affine, conv, dropout, gates, losses, normalization, pooling, sandwich, saturating, spatial_norm
+from layers import (activations, affine, conv, dropout, gates, losses, lstm, normalization, pooling, rnn, sandwich,
+                    saturating, spatial_norm, temporal)
 from layers.activations import *  # noqa: F401,F403  (each family's __all__)
 from layers.affine import *  # noqa: F401,F403
 from layers.conv import *  # noqa: F401,F403
 from layers.dropout import *  # noqa: F401,F403
 from layers.gates import *  # noqa: F401,F403
 from layers.losses import *  # noqa: F401,F403
+from layers.lstm import *  # noqa: F401,F403
 from layers.normalization import *  # noqa: F401,F403
 from layers.pooling import *  # noqa: F401,F403
+from layers.rnn import *  # noqa: F401,F403
 from layers.saturating import *  # noqa: F401,F403
 from layers.sandwich import *  # noqa: F401,F403
 from layers.spatial_norm import *  # noqa: F401,F403
+from layers.temporal import *  # noqa: F401,F403
 
 # The families in the order of the course, which is the order of CASES and of __all__.
-FAMILIES = (gates, activations, saturating, affine, losses, normalization, dropout, conv, pooling, spatial_norm, sandwich)
+FAMILIES = (gates, activations, saturating, affine, losses, normalization, dropout, conv, pooling, spatial_norm, sandwich,
+            rnn, lstm, temporal)
 
 # The layer pairs and losses (a family's __all__ may also export its tuning constants).
 __all__ = [name for family in FAMILIES for name in family.__all__
