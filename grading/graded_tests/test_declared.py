@@ -9,15 +9,14 @@ from grading_checks import assert_matches, check_layer_case
 import layers
 
 GRADED = [case.name for case in layers.CASES if case.graded]
-SEEDS = (0, 1)
 
 
 @pytest.mark.points(len(GRADED))
 @pytest.mark.parametrize("name", GRADED)
 def test_declared_layer_backward_matches_numeric_gradient(student, name):
-    """Your backward pass agrees with centered differences of your forward pass (float64, two seeds)."""
-    for seed in SEEDS:
-        check_layer_case(student, name, seed).assert_ok()
+    """Your backward pass agrees with centered differences of your forward pass (float64; the side
+    checks, such as purity and linearity in dout, hold too)."""
+    check_layer_case(student, name, seed=0).assert_ok()
 
 
 # BEGIN HIDDEN TESTS
