@@ -14,8 +14,8 @@ from gradcheck.registry import check_inputs
 
 from grading import manifest
 from grading.grade import Grade, GradedTest
-from grading.reference import (CASES, DECLARED, REGENERATE_RTOL, ReferenceError, reference_files, split_file, verify,
-                               write_reference)
+from grading.reference import (CASES, DECLARED, REGENERATE_RTOL, ReferenceError, build_case, build_declared, declared_inputs,
+                               reference_files, split_file, verify, write_reference)
 from grading.results import summary, table, to_gradescope, write_results
 
 pytestmark = pytest.mark.grading
@@ -50,6 +50,17 @@ def test_a_family_file_splits_into_its_declared_cases():
             wanted = {"loss", "dx"} if case.kind == "loss" else {"out", "dout", *(f"d{k}" for k in inputs)}
             assert set(inputs) | wanted <= set(case_arrays), (name, sorted(case_arrays))
     assert {name for stem, arrays in FILES.items() for name in split_file(stem, arrays)} >= {c.name for c in DECLARED}
+
+
+def test_a_declared_case_is_built_from_its_own_seed_whatever_the_order():
+    """build_case of a declared case is build_declared of it, from the case's own seed: the same arrays
+    on every call, its inputs those declared_inputs gives the graded test."""
+    case = layers.case("gelu_forward (tanh)")
+    first, again = build_case(case.name), build_declared(case)
+    assert sorted(first) == sorted(again) == ["dout", "dx", "out", "x"]
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    np.testing.assert_array_equal(declared_inputs(case)[0]["x"], first["x"])
 
 
 @pytest.mark.parametrize("name", sorted(FILES))
