@@ -16,17 +16,17 @@ from grading_support import run_grading
 
 from data.mnist import DEBIAN_FASHION_MNIST
 
-# The longest single job of the suite: `python -m solver --dataset fashion-mnist --model cnn` with
-# its defaults (about 100 s on 2 cores). Once collection has selected the test that needs it, it
-# starts in the background, niced and on one BLAS thread, so it runs on the core that the rest of
-# the suite (one pytest process, mostly) leaves idle; the test waits for its metrics.json.
-FASHION_CNN_TEST = "test_cnn_beats_the_fully_connected_net_on_fashion_mnist"
-# The tests of the real Fashion-MNIST run last, so that the background run has the whole suite's
-# time to finish (they share one module fixture, so they move together).
-FASHION_TESTS = (FASHION_CNN_TEST, "test_fashion_mnist_training_reaches_85_percent_in_two_minutes")
-FASHION_CNN_ARGS = ("--dataset", "fashion-mnist", "--model", "cnn", "--quiet")
-# How long the test waits for the background run after the rest of the suite reached it.
-FASHION_CNN_TIMEOUT_S = 600
+# The two longest jobs of the suite: `python -m solver --dataset fashion-mnist` with its defaults,
+# for the fully connected net (about 20 s) and the convnet (about 100 s on 2 cores). Once collection
+# has selected the tests that need them, both start in the background, niced and on one BLAS thread
+# each, so they run on the core the rest of the suite (one pytest process, mostly) leaves idle;
+# those tests run last and wait for the runs' metrics.json.
+FASHION_RUNS = {"fc": ("--dataset", "fashion-mnist", "--quiet"),
+                "cnn": ("--dataset", "fashion-mnist", "--model", "cnn", "--quiet")}
+FASHION_TESTS = ("test_fashion_mnist_training_reaches_85_percent_in_two_minutes",
+                 "test_cnn_beats_the_fully_connected_net_on_fashion_mnist")
+# How long a test waits for a background run once the rest of the suite has reached it.
+FASHION_TIMEOUT_S = 600
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 _background: dict = {}
 
@@ -43,43 +43,57 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Start the convnet's Fashion-MNIST training when its test is selected and can run."""
+    """Start both Fashion-MNIST trainings when a test that needs them is selected and can run."""
     if session.config.option.collectonly or not fashion_available():
         return
-    if not any(item.name == FASHION_CNN_TEST for item in session.items):
+    if not any(item.name in FASHION_TESTS for item in session.items):
         return
-    folder = Path(tempfile.mkdtemp(prefix="chainrule-fashion-cnn-"))
-    log = open(folder / "log.txt", "w")  # noqa: SIM115 -- closed in pytest_sessionfinish
-    process = subprocess.Popen([sys.executable, "-m", "solver", *FASHION_CNN_ARGS, "--out", str(folder / "run")],
-                               stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **ONE_THREAD),
-                               preexec_fn=lambda: os.nice(10))
-    _background["fashion_cnn"] = (process, folder, log)
+    folder = Path(tempfile.mkdtemp(prefix="chainrule-fashion-"))
+    for name, args in FASHION_RUNS.items():
+        log = open(folder / f"{name}.log", "w")  # noqa: SIM115 -- closed in pytest_sessionfinish
+        process = subprocess.Popen([sys.executable, "-m", "solver", *args, "--out", str(folder / name)],
+                                   stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **ONE_THREAD),
+                                   preexec_fn=lambda: os.nice(10))
+        _background[name] = (process, folder, log)
 
 
 def pytest_sessionfinish(session):
-    """Stop the background training if it still runs, and remove the folder it was given."""
-    started = _background.pop("fashion_cnn", None)
-    if started is not None:
-        process, folder, log = started
+    """Stop the background trainings that still run, and remove the folder they were given."""
+    folders = set()
+    for process, folder, log in _background.values():
         if process.poll() is None:
             process.kill()
         process.wait()
         log.close()
+        folders.add(folder)
+    _background.clear()
+    for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def fashion_metrics(name: str) -> dict:
+    """metrics.json of the background Fashion-MNIST run called name ("fc" or "cnn"), once it ends."""
+    if name not in _background:
+        pytest.fail(f"the background Fashion-MNIST {name} run was not started (see tests/conftest.py)")
+    process, folder, _ = _background[name]
+    try:
+        code = process.wait(timeout=FASHION_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the Fashion-MNIST {name} run took over {FASHION_TIMEOUT_S} s more")
+    assert code == 0, f"exit {code}:\n{(folder / f'{name}.log').read_text()[-3000:]}"
+    return json.loads((folder / name / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def fashion_fc():
+    """metrics.json of `python -m solver --dataset fashion-mnist` with its defaults (run in the background)."""
+    return fashion_metrics("fc")
 
 
 @pytest.fixture(scope="session")
 def fashion_cnn_metrics():
-    """metrics.json of the background `python -m solver --dataset fashion-mnist --model cnn` run."""
-    if "fashion_cnn" not in _background:
-        pytest.fail("the background Fashion-MNIST convnet run was not started (see tests/conftest.py)")
-    process, folder, _ = _background["fashion_cnn"]
-    try:
-        code = process.wait(timeout=FASHION_CNN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the Fashion-MNIST convnet run took over {FASHION_CNN_TIMEOUT_S} s more")
-    assert code == 0, f"exit {code}:\n{(folder / 'log.txt').read_text()[-3000:]}"
-    return json.loads((folder / "run" / "metrics.json").read_text())
+    """metrics.json of `python -m solver --dataset fashion-mnist --model cnn` (run in the background)."""
+    return fashion_metrics("cnn")
 
 
 @pytest.fixture(scope="session")

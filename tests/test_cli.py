@@ -183,14 +183,6 @@ needs_fashion = pytest.mark.skipif(not fashion_available(),
                                    reason="apt-get install dataset-fashion-mnist to train on the real Fashion-MNIST")
 
 
-@pytest.fixture(scope="module")
-def fashion_fc(tmp_path_factory):
-    """metrics.json of one `python -m solver --dataset fashion-mnist` run with its defaults (shared by two tests)."""
-    out = tmp_path_factory.mktemp("fashion") / "fc"
-    run("--dataset", "fashion-mnist", "--out", out, "--quiet")
-    return json.loads((out / "metrics.json").read_text())
-
-
 @needs_fashion
 def test_fashion_mnist_training_reaches_85_percent_in_two_minutes(fashion_fc):
     """`python -m solver --dataset fashion-mnist` with its defaults: >= 85% test accuracy, < 120 s."""
@@ -223,7 +215,7 @@ def test_cnn_model_trains_on_digits_and_refuses_points(tmp_path):
 @needs_fashion
 def test_cnn_beats_the_fully_connected_net_on_fashion_mnist(fashion_fc, fashion_cnn_metrics):
     """With their defaults, --model cnn reaches a higher Fashion-MNIST test accuracy than --model fc
-    (the convnet's run starts in the background when the suite starts: tests/conftest.py)."""
+    (both runs start in the background when the suite starts: tests/conftest.py)."""
     fc, cnn = fashion_fc, fashion_cnn_metrics
     assert cnn["model"].startswith("ThreeLayerConvNet") and cnn["test_acc"] > fc["test_acc"], (cnn["test_acc"],
                                                                                               fc["test_acc"])
