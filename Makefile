@@ -58,21 +58,21 @@ notebook: $(STAMP_NOTEBOOKS)
 
 venv: $(STAMP_RUNTIME)
 
-# --no-compile: Python compiles each module it imports on first use; compiling every installed
+#: Python compiles each module it imports on first use; compiling every installed
 # file up front (scipy, matplotlib, jupyter) took 26 of a fresh setup's 64 s.
 $(STAMP_RUNTIME): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "chainrule needs Python >= 3.10; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.X")'
-	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --no-compile --upgrade pip; }
-	$(PY) -m pip install --quiet --no-compile -e .
+	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip; }
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 $(STAMP_TEST): $(STAMP_RUNTIME)
-	$(PY) -m pip install --quiet --no-compile -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
 # The kernelspec goes into .venv (found before a user-wide python3 kernel), so the notebooks run on .venv.
 $(STAMP_NOTEBOOKS): $(STAMP_RUNTIME)
-	$(PY) -m pip install --quiet --no-compile -e '.[notebooks]'
+	$(PY) -m pip install --quiet -e '.[notebooks]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (chainrule .venv)"
 	touch $@
 

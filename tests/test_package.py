@@ -196,7 +196,7 @@ def _make_dry_run(target, venv):
 def test_make_train_installs_the_runtime_dependencies_only(tmp_path):
     """On a fresh .venv, `make train` creates it and installs chainrule without any extra."""
     plan = _make_dry_run("train", tmp_path / "venv")
-    assert "-m venv" in plan and "pip install --quiet --no-compile -e .\n" in plan
+    assert "-m venv" in plan and "pip install --quiet -e .\n" in plan
     assert "[test]" not in plan and "[notebooks]" not in plan
     assert plan.rstrip().endswith("-m solver")
 
@@ -205,18 +205,18 @@ def test_make_test_adds_the_test_extras_after_make_train(tmp_path):
     """`make test` on a fresh .venv installs runtime then test extras; after `make train` only the extras."""
     venv = tmp_path / "venv"
     fresh = _make_dry_run("test", venv)
-    assert fresh.index("pip install --quiet --no-compile -e .\n") < fresh.index("pip install --quiet --no-compile -e '.[test]'")
+    assert fresh.index("pip install --quiet -e .\n") < fresh.index("pip install --quiet -e '.[test]'")
     (venv / "bin").mkdir(parents=True)
     (venv / ".installed-runtime").touch()  # what `make train` leaves, newer than setup.cfg
     after_train = _make_dry_run("test", venv)
-    assert "-m venv" not in after_train and "pip install --quiet --no-compile -e .\n" not in after_train
-    assert "pip install --quiet --no-compile -e '.[test]'" in after_train and after_train.rstrip().endswith("-m pytest")
+    assert "-m venv" not in after_train and "pip install --quiet -e .\n" not in after_train
+    assert "pip install --quiet -e '.[test]'" in after_train and after_train.rstrip().endswith("-m pytest")
 
 
 def test_make_notebook_installs_jupyterlab_and_serves_the_notebooks(tmp_path):
     """`make -n notebook` shows the notebooks extra, the kernel registered in .venv, and JupyterLab on notebooks/."""
     plan = _make_dry_run("notebook", tmp_path / "venv").splitlines()
-    install = next(i for i, line in enumerate(plan) if "pip install --quiet --no-compile -e '.[notebooks]'" in line)
+    install = next(i for i, line in enumerate(plan) if "pip install --quiet -e '.[notebooks]'" in line)
     kernel = next(i for i, line in enumerate(plan) if "-m ipykernel install --sys-prefix --name python3" in line)
     assert install < kernel < len(plan) - 1
     assert re.search(r"/bin/python -m jupyterlab --ServerApp\.root_dir=notebooks\s*$", plan[-1]), plan[-1]
