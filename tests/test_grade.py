@@ -249,6 +249,23 @@ def test_syntax_error_costs_only_the_tests_that_need_that_file(solved, tmp_path)
             assert "Traceback" not in test["output"] and "SyntaxError" in test["output"] or "not tried" in test["output"]
 
 
+def test_a_submissions_own_declarations_change_nothing_the_grader_grades(solved, tmp_path):
+    """The cases a submission declares are its own business: emptying CASES and misdeclaring a case in
+    layers/activations.py grades the same (full marks); the grader reads only its own declarations, and
+    the worker maps names from the literal __all__, so an __all__ that hides a function costs exactly its tests."""
+    path = solved / "layers/activations.py"
+    path.write_text(path.read_text() + "\nCASES = ()\nDECLARED_LATER = [None]\n")
+    results = grade_cli(solved, tmp_path / "results.json")
+    assert results["score"] == FULL and not failed_tests(results)
+    edit(path, '"maxout_forward", "maxout_backward"]', ']')
+    results = grade_cli(solved, tmp_path / "again.json")
+    lost = failed_tests(results)
+    assert set(lost) == {"test_declared.py::test_declared_layer_backward_matches_numeric_gradient",
+                         "test_declared.py::test_declared_layer_matches_reference"}
+    assert lost == {name: 1.0 for name in lost}  # the maxout case of each: one point apiece
+    assert results["score"] == FULL - 2
+
+
 def test_missing_student_file_keeps_the_stub_and_says_so(solved, tmp_path):
     """A submission without layers/conv.py is graded with the stub and the summary says which file."""
     (solved / "layers/conv.py").unlink()
