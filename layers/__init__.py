@@ -7,7 +7,9 @@ Modules, one per family: gates (the lecture's add, multiply, max and copy), acti
 (relu and its relatives), saturating (sigmoid, tanh),
 affine, losses, normalization (batchnorm, layernorm), dropout, conv, pooling, spatial_norm
 (spatial batchnorm, groupnorm), sandwich, rnn (the vanilla RNN), lstm (the LSTM and the GRU),
-temporal (word embedding, temporal affine, temporal softmax loss). Every name in a family's
+temporal (word embedding, temporal affine, temporal softmax loss), attention (softmax, scaled
+dot-product attention, the causal mask, the positional encoding), transformer (multi-head
+attention, the pre-LN transformer block). Every name in a family's
 ``__all__`` is also importable from here, as in the course code: ``from layers import affine_forward``.
 
 Each family declares its cases beside its code (``CASES``, see layers/cases.py); ``CASES``
@@ -25,10 +27,11 @@ gives the reasons):
   cache never shares memory with ``out``, so editing ``out`` in place leaves backward unchanged.
 """
 
-from layers import (activations, affine, conv, dropout, gates, losses, lstm, normalization, pooling, rnn, sandwich,
-                    saturating, spatial_norm, temporal)
+from layers import (activations, affine, attention, conv, dropout, gates, losses, lstm, normalization, pooling, rnn,
+                    sandwich, saturating, spatial_norm, temporal, transformer)
 from layers.activations import *  # noqa: F401,F403  (each family's __all__)
 from layers.affine import *  # noqa: F401,F403
+from layers.attention import *  # noqa: F401,F403
 from layers.conv import *  # noqa: F401,F403
 from layers.dropout import *  # noqa: F401,F403
 from layers.gates import *  # noqa: F401,F403
@@ -41,10 +44,11 @@ from layers.saturating import *  # noqa: F401,F403
 from layers.sandwich import *  # noqa: F401,F403
 from layers.spatial_norm import *  # noqa: F401,F403
 from layers.temporal import *  # noqa: F401,F403
+from layers.transformer import *  # noqa: F401,F403
 
 # The families in the order of the course, which is the order of CASES and of __all__.
 FAMILIES = (gates, activations, saturating, affine, losses, normalization, dropout, conv, pooling, spatial_norm, sandwich,
-            rnn, lstm, temporal)
+            rnn, lstm, temporal, attention, transformer)
 
 # The layer pairs and losses (a family's __all__ may also export its tuning constants).
 __all__ = [name for family in FAMILIES for name in family.__all__

@@ -124,17 +124,19 @@ def _member_problem(archive, info):
 
 
 def _model_classes():
+    from solver.captioning import CaptioningRNN
+    from solver.charlm import CharLM
     from solver.cnn import ThreeLayerConvNet
     from solver.nets import FullyConnectedNet, TwoLayerNet
 
-    return {cls.__name__: cls for cls in (FullyConnectedNet, TwoLayerNet, ThreeLayerConvNet)}
+    return {cls.__name__: cls for cls in (FullyConnectedNet, TwoLayerNet, ThreeLayerConvNet, CaptioningRNN, CharLM)}
 
 
 def save_model(model, path):
     """Save a net (its constructor settings, parameters and running averages) to an .npz file.
 
     Args:
-        model: a FullyConnectedNet, TwoLayerNet or ThreeLayerConvNet.
+        model: a FullyConnectedNet, TwoLayerNet, ThreeLayerConvNet, CaptioningRNN or CharLM.
         path: destination file, written atomically.
 
     Returns:

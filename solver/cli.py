@@ -1,6 +1,8 @@
 """The training command: ``python -m solver`` (what ``make train`` runs).
 
-Trains a FullyConnectedNet (or with ``--model cnn`` a ThreeLayerConvNet), prints progress, reports train/val/test accuracy, and writes a run
+Trains a FullyConnectedNet (or with ``--model cnn`` a ThreeLayerConvNet; on ``--dataset digit-captions``
+a CaptioningRNN and on ``--dataset python-text`` a CharLM, see solver.sequence_cli), prints
+progress, reports train/val/test accuracy, and writes a run
 folder with history.png, metrics.json and model.npz (the best parameters; load it with
 ``solver.load_model``). The flags, their per-dataset defaults and their ranges are in
 solver.cli_flags (build_parser and its tables are importable from here too).
@@ -39,6 +41,7 @@ from solver.memory import tune_allocator
 from solver.nets import FullyConnectedNet
 from solver.plotting import plot_history
 from solver.schedules import make_schedule
+from solver import sequence_cli
 from solver.solver import CHECKPOINT_FORMAT, Solver
 
 # Spiral points per class in each split; the three splits are independent draws.
@@ -176,8 +179,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     defaults = dict(DATASET_DEFAULTS[args.dataset])
     cnn_epochs, cnn_filter_size = defaults.pop("cnn_epochs"), defaults.pop("filter_size")
+    sequence = args.dataset in sequence_cli.SEQUENCE_DATASETS
+    default_model = defaults.pop("model")
+    args.model = args.model or default_model
     if args.lr_schedule is None and args.lr_decay != 1.0:
         defaults["lr_schedule"] = "none"  # --lr-decay is itself a schedule: the course's
+    if sequence:
+        sequence_cli.check_flags(parser, args)
+    elif args.model not in ("fc", "cnn"):
+        parser.error(f"--model {args.model} is a sequence model: it trains on --dataset "
+                     f"{' or '.join(sequence_cli.SEQUENCE_DATASETS)}")
+    elif args.wordvec_dim is not None or args.seq_len is not None or args.max_chars is not None:
+        parser.error("--wordvec-dim, --seq-len and --max-chars apply to the sequence datasets only")
     if args.model == "cnn":
         if args.dataset == "spiral":
             parser.error("--model cnn needs images; the spiral set is points in the plane (use --model fc)")
@@ -215,13 +228,18 @@ def main(argv=None):
     tune_allocator()  # this process is ours: keep freed heap memory for the next step (solver.memory)
 
     try:
-        data = load_dataset(args.dataset, args.seed, args.data_dir)
+        if sequence:
+            data, raw = sequence_cli.load_sequence_dataset(args)
+        else:
+            data = load_dataset(args.dataset, args.seed, args.data_dir)
     except (FileNotFoundError, ValueError) as exc:
         return _fail(exc)
     input_dim = int(np.prod(data["X_train"].shape[1:]))
     num_classes = int(data["y_train"].max()) + 1
     try:
-        if args.model == "cnn":
+        if sequence:
+            model, solver = sequence_cli.build(args, data, raw, say, schedule, lr_decay)
+        elif args.model == "cnn":
             model = ThreeLayerConvNet(input_dim=data["X_train"].shape[1:], num_filters=args.filters,
                                       filter_size=args.filter_size,
                                       hidden_dim=args.hidden_dims[0],
@@ -232,11 +250,12 @@ def main(argv=None):
                                       weight_scale=args.weight_scale, dtype=np.float32, seed=args.seed,
                                       normalization=None if args.normalization == "none" else args.normalization,
                                       dropout_keep_ratio=args.dropout_keep_ratio)
-        solver = Solver(model, data, update_rule=args.update_rule,
-                        optim_config={"learning_rate": args.learning_rate},
-                        lr_decay=lr_decay, lr_schedule=schedule,
-                        batch_size=args.batch_size, num_epochs=args.epochs,
-                        print_every=args.print_every, verbose=not args.quiet, seed=args.seed)
+        if not sequence:
+            solver = Solver(model, data, update_rule=args.update_rule,
+                            optim_config={"learning_rate": args.learning_rate}, grad_clip=args.grad_clip,
+                            lr_decay=lr_decay, lr_schedule=schedule,
+                            batch_size=args.batch_size, num_epochs=args.epochs,
+                            print_every=args.print_every, verbose=not args.quiet, seed=args.seed)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     if args.resume is not None:
@@ -287,7 +306,13 @@ def main(argv=None):
         return _fail(f"{exc}{note}")
     seconds = time.perf_counter() - start
 
-    accuracy = {split: solver.check_accuracy(data[f"X_{split}"], data[f"y_{split}"]) for split in ("train", "val", "test")}
+    if sequence:
+        scores, summary = sequence_cli.evaluate(args, model, solver, data, raw)
+    else:
+        scores = {f"{split}_acc": solver.check_accuracy(data[f"X_{split}"], data[f"y_{split}"])
+                  for split in ("train", "val", "test")}
+        summary = (f"train acc {scores['train_acc']:.4f}  val acc {scores['val_acc']:.4f}  "
+                   f"test acc {scores['test_acc']:.4f}")
     settings = {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items()}
     settings["out"] = str(out)
     metrics = {
@@ -295,8 +320,7 @@ def main(argv=None):
         "model": repr(model), "train_seconds": seconds, "epochs_done": solver.epoch, "iterations": solver.iteration,
         # The accuracies below score the best parameters, those after epoch scored_epoch.
         "scored_epoch": solver.best_epoch,
-        "best_val_acc": solver.best_val_acc, "train_acc": accuracy["train"], "val_acc": accuracy["val"],
-        "test_acc": accuracy["test"], "loss_history": solver.loss_history,
+        "best_val_acc": solver.best_val_acc, **scores, "loss_history": solver.loss_history,
         "train_acc_history": solver.train_acc_history, "val_acc_history": solver.val_acc_history,
     }
     if resumed is not None:
@@ -309,8 +333,7 @@ def main(argv=None):
         save_model(model, out / "model.npz")
     except OSError as exc:
         return _fail(f"cannot write the results into {out}: {exc.strerror or exc}")
-    print(f"train acc {accuracy['train']:.4f}  val acc {accuracy['val']:.4f}  test acc {accuracy['test']:.4f}  "
-          f"(parameters after epoch {solver.best_epoch} of {solver.epoch}, the best val acc; "
+    print(f"{summary}  (parameters after epoch {solver.best_epoch} of {solver.epoch}, the best val acc; "
           f"{seconds:.1f} s training)")
     print(f"wrote {out / 'history.png'}, {out / 'metrics.json'}, {out / 'model.npz'}")
     return 0

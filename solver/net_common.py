@@ -200,3 +200,46 @@ class _NetState:
             for key in ("running_mean", "running_var"):
                 if isinstance(param.get(key), np.ndarray):
                     param[key] = param[key].astype(self.dtype)
+
+
+class _DtypeState:
+    """gradcheck's model protocol for models whose only state besides params is their dtype
+    (solver.captioning's CaptioningRNN, solver.charlm's CharLM)."""
+
+    def state(self):
+        """A snapshot of what set_dtype changes besides params: the dtype.
+
+        Returns:
+            dict.
+        """
+        return {"dtype": self.dtype}
+
+    def load_state(self, state):
+        """Put back a snapshot from state().
+
+        Args:
+            state: what state() returned.
+
+        Returns:
+            None.
+        """
+        cls = type(self).__name__
+        if not isinstance(state, dict) or sorted(state) != ["dtype"]:
+            raise ValueError(f"{cls}.load_state: state must be what {cls}.state() returned (a dict with 'dtype'), "
+                             f"got {state!r:.100}.")
+        self.dtype = np.dtype(state["dtype"])
+
+    def set_dtype(self, dtype):
+        """Compute in dtype from now on; params is rebound to a new dict of new arrays.
+
+        Args:
+            dtype: np.float32 or np.float64.
+
+        Returns:
+            None.
+        """
+        cls = type(self).__name__
+        if np.dtype(dtype) not in [np.dtype(d) for d in FLOAT_DTYPES]:
+            raise ValueError(f"{cls}.set_dtype: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
+        self.dtype = np.dtype(dtype)
+        self.params = {k: v.astype(self.dtype) for k, v in self.params.items()}

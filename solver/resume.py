@@ -104,6 +104,8 @@ class _CheckpointMixin:
             "seed": self.seed, "num_train_samples": self.num_train_samples, "num_val_samples": self.num_val_samples,
             "data": data,
         }
+        if getattr(self, "grad_clip", None) is not None:  # recorded only when set: older files match unclipped runs
+            record["grad_clip"] = self.grad_clip
         # Through JSON and back, so that tuples become lists and numpy scalars numbers, as in the file.
         return json.loads(json.dumps(record, default=lambda v: v.item() if isinstance(v, np.generic) else repr(v)))
 

@@ -61,6 +61,7 @@ OPTIONS = {
     "print_every": 10,           # log the loss every this many iterations (when verbose)
     "verbose": True,             # print progress
     "seed": None,                # seed of the shuffling, subsampling and dropout-mask generators
+    "grad_clip": None,           # if set, scale each step's gradients down to at most this global L2 norm
 }
 REQUIRED_DATA = ("X_train", "y_train", "X_val", "y_val")
 
@@ -124,6 +125,9 @@ class Solver(_CheckpointMixin):
             problem = folder_problem(pathlib.Path(self.checkpoint_name).parent)
             if problem:
                 raise ValueError(f"Solver: checkpoint_name {str(self.checkpoint_name)!r} cannot be written: {problem}.")
+        self.grad_clip = settings["grad_clip"]
+        if self.grad_clip is not None:
+            self.grad_clip = real_number("Solver", "grad_clip", self.grad_clip, low=0.0, low_open=True)
         self.lr_decay = _unit_interval("Solver", "lr_decay", settings["lr_decay"])
         self.lr_schedule = self._make_schedule(settings["lr_schedule"])
         self._reset()
@@ -163,6 +167,7 @@ class Solver(_CheckpointMixin):
         self.val_acc_history = []
         self.best_val_acc = None
         self.best_epoch = 0  # the epoch after which best_params were taken (0: the initial ones)
+        self.grad_norm = None  # the last step's global gradient norm, before clipping
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
         self.best_buffers = self._buffers(copy=True)
         train_seq, eval_seq, dropout_seq = np.random.SeedSequence(self.seed).spawn(3)
@@ -204,12 +209,18 @@ class Solver(_CheckpointMixin):
         if not np.isfinite(loss):
             raise FloatingPointError(f"Solver: the loss became {loss} at {where}; training stopped and the model "
                                      f"keeps its best parameters. Try a smaller learning rate.")
+        missing = [name for name in self.model.params if name not in grads]
+        if missing:
+            raise KeyError(f"Solver: model.loss returned no gradient for parameter(s) {missing}.")
+        # The global norm over every parameter's gradient, before clipping (recorded for plots).
+        self.grad_norm = math.sqrt(sum(float(np.vdot(grads[name], grads[name])) for name in self.model.params))
+        if self.grad_clip is not None and self.grad_norm > self.grad_clip:
+            scale = self.grad_clip / self.grad_norm  # one factor for all: the step keeps its direction
+            grads = {name: g * np.asarray(scale, dtype=g.dtype) for name, g in grads.items()}
         factor = None
         if self.lr_schedule is not None:
             factor = self.lr_schedule.factor(self.iteration, self.iterations_per_epoch, self.num_epochs)
         for name, w in self.model.params.items():
-            if name not in grads:
-                raise KeyError(f"Solver: model.loss returned no gradient for parameter {name!r}.")
             config = self.optim_configs[name]
             if factor is not None and self._base_lr[name] is not None:
                 config["learning_rate"] = self._base_lr[name] * factor

@@ -47,7 +47,7 @@ def test_load_model_refuses_other_files(tmp_path):
     write_npz(tmp_path / "bad.npz", arrays, meta)
     with pytest.raises(ValueError, match=r"load_model: .*bad.npz has no parameter W1 of shape \(3, 4\)"):
         load_model(tmp_path / "bad.npz")
-    with pytest.raises(TypeError, match=r"save_model: model must be one of \['FullyConnectedNet', 'ThreeLayerConvNet', 'TwoLayerNet'\], got object"):
+    with pytest.raises(TypeError, match=r"save_model: model must be one of \['CaptioningRNN', 'CharLM', 'FullyConnectedNet', 'ThreeLayerConvNet', 'TwoLayerNet'\], got object"):
         save_model(object(), tmp_path / "o.npz")
 
 
