@@ -29,7 +29,7 @@ _LARGE = {"hidden_dims": [256, 128], "epochs": 8, "batch_size": 100, "lr_schedul
 _SEQUENCE = {"lr_schedule": "cosine", "grad_clip": 5.0, "wordvec_dim": 64, "filter_size": None, "cnn_epochs": None}
 DATASET_DEFAULTS = {"digits": _SMALL, "spiral": _SMALL, "mnist": _LARGE, "fashion-mnist": _LARGE,
                     "cifar10": {**_LARGE, "epochs": 10, "batch_size": 200, "cnn_epochs": 5},
-                    "digit-captions": {**_SEQUENCE, "model": "lstm", "hidden_dims": [256], "epochs": 15,
+                    "digit-captions": {**_SEQUENCE, "model": "lstm", "hidden_dims": [256], "epochs": 10,
                                        "batch_size": 50, "learning_rate": 3e-3, "wordvec_dim": 32},
                     "python-text": {**_SEQUENCE, "model": "lstm", "hidden_dims": [256], "epochs": 4, "batch_size": 32,
                                     "learning_rate": 3e-3, "seq_len": 64, "max_chars": 2_000_000}}

@@ -14,9 +14,9 @@ from solver.cli import main
 
 pytestmark = [pytest.mark.cli, pytest.mark.rnn]
 
-# Measured: 2 epochs of the default LSTM (H 256) caption 0.70 of the test strips exactly; the
-# untrained model captions none.
-CAPTION_ACCURACY_AFTER_TWO_EPOCHS = 0.5
+# Measured: one epoch (20,000 strips) of the default LSTM (H 256) captions 0.85 of the test
+# strips exactly; the untrained model captions none.
+CAPTION_ACCURACY_AFTER_ONE_EPOCH = 0.7
 
 
 def run(*args, check=True):
@@ -27,11 +27,11 @@ def run(*args, check=True):
 
 
 def test_digit_captions_train_print_samples_and_score_exact_captions(tmp_path):
-    proc = run("--dataset", "digit-captions", "--epochs", 2, "--out", tmp_path, "--print-every", 1000)
-    assert proc.stdout.count("samples: ") == 3  # before training and after each epoch
+    proc = run("--dataset", "digit-captions", "--epochs", 1, "--out", tmp_path, "--print-every", 1000)
+    assert proc.stdout.count("samples: ") == 2  # before training and after the epoch
     assert "(true 'nine six seven')" in proc.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["test_acc"] >= CAPTION_ACCURACY_AFTER_TWO_EPOCHS
+    assert metrics["test_acc"] >= CAPTION_ACCURACY_AFTER_ONE_EPOCH
     assert metrics["settings"]["model"] == "lstm" and metrics["settings"]["grad_clip"] == 5.0
     assert f"exact-caption accuracy: train {metrics['train_acc']:.4f}" in proc.stdout
     assert (tmp_path / "history.png").stat().st_size > 0
