@@ -30,7 +30,7 @@ def released(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "student"
     done = run_grading("release", out)
     assert done.returncode == 0, done.stderr
-    assert "solution regions stubbed in 23 files" in done.stdout  # 21 student files and notebooks 01 and 06
+    assert "solution regions stubbed in 23 files" in done.stdout  # 21 student files and notebooks 01 and 00
     return out
 
 
