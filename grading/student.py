@@ -65,6 +65,10 @@ class SubmissionProtocolError(SubmissionError):
     """The worker sent something that is not a valid answer."""
 
 
+class SubmissionNotTried(SubmissionError):
+    """A call needed a student module whose import hung, ended the worker or broke the channel in an earlier test."""
+
+
 def _mirror(original, after) -> None:
     """Copy in-place changes the worker made to arguments back into the caller's objects."""
     if isinstance(original, np.ndarray) and isinstance(after, np.ndarray):
@@ -133,6 +137,11 @@ class RemoteStudent:
         if self.standins and self._installed(self.worker) != sorted(self.standins):
             self.worker.standins = sorted(self.standins)  # before the request, which comes back here
             self._request({"op": "standins", "names": sorted(self.standins)}, "installing stand-in layers")
+        # The modules whose import broke an earlier worker: this one refuses to run them again (it
+        # says so, and the call fails here), so a test that needs one costs no fresh worker.
+        if self.broken_imports and getattr(self.worker, "refused", []) != sorted(self.broken_imports):
+            self.worker.refused = sorted(self.broken_imports)
+            self._request({"op": "refuse", "modules": sorted(self.broken_imports)}, "refusing broken modules")
         return self.worker
 
     @staticmethod
@@ -205,12 +214,17 @@ class RemoteStudent:
         except EOFError:
             self._fail(SubmissionCrashed, "the submission's process ended during a stand-in layer's call")
 
+    def _not_tried(self, what: str, module: str) -> str:
+        return (f"{what}: needs {module}, which could not be imported in an earlier test "
+                f"({self.broken_imports[module]}); not tried again")
+
     def _request(self, request: dict, what: str):
         worker = self._worker()
         try:
             worker.channel.send(request)
         except EOFError:
             self._fail(SubmissionCrashed, f"{what}: the submission's process was gone before the call")
+        refused = None  # a broken module the worker said it did not import: the call fails once it answers
         while True:
             left = self.deadline - time.monotonic()
             try:
@@ -234,7 +248,17 @@ class RemoteStudent:
                 self._fail(SubmissionCrashed, f"{what}: the submission's process ended during the call{during}"
                                               + (f" (exit code {code})" if code is not None else ""))
             except ChannelError as exc:
-                self._fail(SubmissionProtocolError, f"{what}: the submission's process sent an invalid answer ({exc})")
+                during = f" while importing {self.importing[-1]}" if self.importing else ""
+                if self.importing:
+                    self.broken_imports[self.importing[-1]] = "its import broke the channel"
+                self._fail(SubmissionProtocolError,
+                           f"{what}: the submission's process sent an invalid answer{during} ({exc})")
+            if isinstance(answer, dict) and answer.get("op") == "refused":
+                module = answer.get("module")
+                if not isinstance(module, str) or module not in self.broken_imports:
+                    self._fail(SubmissionProtocolError, f"{what}: the submission's process sent an invalid notice")
+                refused = refused or module
+                continue
             if isinstance(answer, dict) and answer.get("op") in ("importing", "imported"):
                 module = answer.get("module")
                 if not isinstance(module, str):
@@ -243,9 +267,8 @@ class RemoteStudent:
                     if module in self.importing:
                         self.importing.remove(module)
                     continue
-                if module in self.broken_imports:
-                    self._fail(SubmissionCrashed, f"{what}: needs {module}, which could not be imported in an "
-                                                  f"earlier test ({self.broken_imports[module]}); not tried again")
+                if module in self.broken_imports:  # a worker that runs it anyway is not kept
+                    self._fail(SubmissionNotTried, self._not_tried(what, module))
                 self.importing.append(module)
                 continue
             if isinstance(answer, dict) and answer.get("op") == "callback":
@@ -254,6 +277,8 @@ class RemoteStudent:
             self.importing.clear()
             if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
                 self._fail(SubmissionProtocolError, f"{what}: the submission's process sent an invalid answer")
+            if refused is not None:  # whatever the call made of the refusal, it needed that module
+                raise SubmissionNotTried(self._not_tried(what, refused))
             if not answer["ok"]:
                 error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
                 raised = SubmissionRaised(what, error)

@@ -13,9 +13,13 @@ Requests (dicts) and answers:
     {"op": "getattr", "obj": handle, "name": str}                       -> {"ok": True, "value": ...}
     {"op": "setattr", "obj": handle, "name": str, "value": ...}         -> {"ok": True}
     {"op": "standins", "names": [...]}                                  -> {"ok": True}
+    {"op": "refuse", "modules": [...]}                                  -> {"ok": True}
     {"op": "release", "handles": [...]}                                 -> {"ok": True}
 Failures answer {"ok": False, "error": {"type", "message", "where"}}. A stand-in layer asks the
-grader {"op": "callback", "name", "args", "kwargs"} and waits for its answer.
+grader {"op": "callback", "name", "args", "kwargs"} and waits for its answer. Importing a student
+module is announced ({"op": "importing"} and {"op": "imported"}, "module"); one the grader
+refused (its import hung, ended a worker or broke the channel before) is not run: the worker says
+{"op": "refused", "module"} and the import raises ImportError, so the worker stays sound.
 
 Student packages are imported lazily, one module at a time (``LazyPackage``): a syntax error in
 layers/conv.py costs the calls that need conv, not every call that imports ``layers``.
@@ -112,16 +116,20 @@ class ImportNotices:
 
     It wraps the loader the other finders found; the grader uses the notices to name a module
     whose import hangs or kills the worker, and fails later tests that need it at once instead
-    of waiting for it again.
+    of waiting for it again. Such a module, once the grader has named it in ``refused``, is not
+    run again: its import raises ImportError here, so those tests need no fresh worker.
     """
 
-    def __init__(self, channel, packages):
-        self.channel, self.packages = channel, packages
+    def __init__(self, channel, packages, refused):
+        self.channel, self.packages, self.refused = channel, packages, refused
 
     def find_spec(self, name, path=None, target=None):
         """The spec the other finders give, its loader wrapped, for modules of the student packages."""
         if name.split(".")[0] not in self.packages:
             return None
+        if name in self.refused:
+            self.channel.send({"op": "refused", "module": name})
+            raise ImportError(f"{name} is not imported again: its import failed in an earlier test", name=name)
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
@@ -165,6 +173,7 @@ class Worker:
         self.work = os.getcwd()
         self.standins: dict = {}
         self.packages: tuple = ()
+        self.refused: set = set()  # modules the grader will not have imported again
 
     # -- handles
     def to_handle(self, obj) -> Handle:
@@ -268,6 +277,9 @@ class Worker:
         if op == "standins":
             self.install_standins(request["names"])
             return {"ok": True}
+        if op == "refuse":
+            self.refused.update(str(name) for name in request["modules"])
+            return {"ok": True}
         if op == "release":
             for h in request.get("handles", []):
                 if isinstance(h, Handle):
@@ -288,7 +300,7 @@ class Worker:
                 sys.modules[name] = LazyPackage(name, folder, self.standins)
         import numpy  # noqa: F401  (loaded before the first timed call)
         import scipy.special  # noqa: F401
-        sys.meta_path.insert(0, ImportNotices(self.channel, self.packages))
+        sys.meta_path.insert(0, ImportNotices(self.channel, self.packages, self.refused))
 
     def serve(self) -> None:
         while True:

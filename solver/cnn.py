@@ -19,7 +19,7 @@ import numpy as np
 from layers import affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, softmax_loss
 from layers.validate import integer, labels, real_number
 from layers.sandwich import conv_relu_pool_backward, conv_relu_pool_forward
-from solver.nets import FLOAT_DTYPES, check_seed, init_scale, normal_draws
+from solver.net_common import FLOAT_DTYPES, _DtypeState, check_seed, init_scale, normal_draws
 
 __all__ = ["ThreeLayerConvNet"]
 
@@ -30,7 +30,7 @@ def _positive_int(name, value):
     return integer("ThreeLayerConvNet", name, value, low=1)
 
 
-class ThreeLayerConvNet:
+class ThreeLayerConvNet(_DtypeState):
     """A three-layer convolutional net for (C, H, W) images.
 
     Args:
@@ -95,46 +95,6 @@ class ThreeLayerConvNet:
         return {"input_dim": list(self.input_dim), "num_filters": self.num_filters, "filter_size": self.filter_size,
                 "hidden_dim": self.hidden_dim, "num_classes": self.num_classes, "weight_scale": self.weight_scale,
                 "reg": self.reg, "dtype": self.dtype.name, "seed": self.seed}
-
-    def state(self):
-        """A snapshot of what loss (or set_dtype) may change besides params, for load_state: the dtype.
-
-        Returns:
-            dict.
-        """
-        return {"dtype": self.dtype}
-
-    def load_state(self, state):
-        """Put back a snapshot from state().
-
-        Args:
-            state: what state() returned.
-
-        Returns:
-            None.
-        """
-        if not isinstance(state, dict) or sorted(state) != ["dtype"]:
-            raise ValueError(f"ThreeLayerConvNet.load_state: state must be what ThreeLayerConvNet.state() returned "
-                             f"(a dict with ['dtype']), got {state!r:.100}.")
-        self.dtype = np.dtype(state["dtype"])
-
-    def set_dtype(self, dtype):
-        """Compute in dtype from now on: params are cast to it (and X in loss). params is rebound to a
-        new dict of new arrays; the old ones are left alone.
-
-        Args:
-            dtype: np.float32 or np.float64.
-
-        Returns:
-            None.
-
-        Shape:
-            params keep their shapes
-        """
-        if np.dtype(dtype) not in [np.dtype(d) for d in FLOAT_DTYPES]:
-            raise ValueError(f"ThreeLayerConvNet.set_dtype: dtype must be np.float32 or np.float64, got {np.dtype(dtype)}.")
-        self.dtype = np.dtype(dtype)
-        self.params = {k: v.astype(self.dtype) for k, v in self.params.items()}
 
     def __repr__(self):
         return (f"ThreeLayerConvNet(input_dim={self.input_dim}, num_filters={self.num_filters}, "

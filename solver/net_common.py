@@ -204,7 +204,7 @@ class _NetState:
 
 class _DtypeState:
     """gradcheck's model protocol for models whose only state besides params is their dtype
-    (solver.captioning's CaptioningRNN, solver.charlm's CharLM)."""
+    (solver.cnn's ThreeLayerConvNet, solver.captioning's CaptioningRNN, solver.charlm's CharLM)."""
 
     def state(self):
         """A snapshot of what set_dtype changes besides params: the dtype.
@@ -225,7 +225,7 @@ class _DtypeState:
         """
         cls = type(self).__name__
         if not isinstance(state, dict) or sorted(state) != ["dtype"]:
-            raise ValueError(f"{cls}.load_state: state must be what {cls}.state() returned (a dict with 'dtype'), "
+            raise ValueError(f"{cls}.load_state: state must be what {cls}.state() returned (a dict with ['dtype']), "
                              f"got {state!r:.100}.")
         self.dtype = np.dtype(state["dtype"])
 

@@ -183,10 +183,15 @@ def namespaced(level):
         pytest.skip("isolation is 'process': the worker can read the grader's files and signal its processes")
 
 
+def new_token() -> str:
+    """A name for an attack's processes and files (fits /proc/PID/comm's 15 characters)."""
+    return "hx" + uuid.uuid4().hex[:12]
+
+
 @pytest.fixture
 def token():
-    """A name for this attack's processes and files (fits /proc/PID/comm's 15 characters)."""
-    return "hx" + uuid.uuid4().hex[:12]
+    """A name for this attack's processes and files."""
+    return new_token()
 
 
 @pytest.fixture

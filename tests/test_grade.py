@@ -85,11 +85,9 @@ TESTS = len(POINTS)  # 47
 
 
 @pytest.fixture(scope="module")
-def student_tree(tmp_path_factory):
-    """The untouched student version."""
-    out = tmp_path_factory.mktemp("grade") / "student"
-    assert run_grading("release", out).returncode == 0
-    return out
+def student_tree(release_tree):
+    """The untouched student version (built once per session by tests/conftest.py; never written to)."""
+    return release_tree
 
 
 @pytest.fixture
@@ -134,39 +132,102 @@ def test_untouched_release_scores_zero_with_every_test_listed(student_tree, full
     assert all("NotImplementedError" in t["output"] for t in results["tests"])
 
 
-def test_one_broken_function_loses_exactly_its_points(solved, tmp_path):
-    """A wrong dw in affine_backward fails only the affine backward tests: 3 + 2 points.
+# What each independent breakage of the reference solution costs (the tests below make one each).
+AFFINE_DW = {"test_layers.py::test_affine_backward_matches_numeric_gradient": 3.0,
+             "test_layers.py::test_affine_matches_reference": 2.0}
+RMSPROP_BUG = {"test_optim.py::test_rmsprop_first_step": 1.0,
+               "test_optim.py::test_update_rules_match_reference_over_five_steps": 1.0}  # one of its three cases
+RELU_LIAR = {"test_layers.py::test_relu_backward_matches_numeric_gradient": 2.0,
+             "test_layers.py::test_relu_matches_reference": 1.0}
+SVM_RAISES = {"test_layers.py::test_svm_loss_is_c_minus_one_for_equal_scores": 1.0,
+              "test_layers.py::test_svm_loss_gradient_matches_numeric_gradient": 2.0,
+              "test_layers.py::test_losses_match_reference": 1.0}  # svm_loss's half of it
+MAXOUT_HIDDEN = {"test_declared.py::test_declared_layer_backward_matches_numeric_gradient": 1.0,
+                 "test_declared.py::test_declared_layer_matches_reference": 1.0}  # the maxout case of each
+CONV_MISSING = {"test_conv.py::test_conv_naive_matches_fast": 4.0,
+                "test_conv.py::test_conv_backward_naive_matches_numeric_gradient": 2.0,
+                "test_conv.py::test_conv_naive_matches_reference": 2.0}
+BROKEN = {**AFFINE_DW, **RMSPROP_BUG, **RELU_LIAR, **SVM_RAISES, **MAXOUT_HIDDEN, **CONV_MISSING}
 
-    The net tests pass because they run on stand-in layers (the standin_layers fixture).
+
+@pytest.fixture(scope="module")
+def broken(student_tree, tmp_path_factory):
+    """results.json of the reference solution with six independent breakages, each in a function (or file) of
+    its own, graded as one submission: the tests below check each one's share of what it lost.
+
+    Graded together to grade once instead of six times; test_one_broken_function_loses_exactly_its_points
+    checks that the lost tests are exactly the union of the six sets, so each costs exactly its own.
     """
+    tmp = tmp_path_factory.mktemp("broken")
+    solved = fill_with_reference(shutil.copytree(student_tree, tmp / "submission"))
+    target = tmp / "results.json"
+    # test_one_broken_function_loses_exactly_its_points: a wrong dw in affine_backward
     edit(solved / "layers/affine.py", "dw = x.reshape(N, -1).T @ dout", "dw = 2 * (x.reshape(N, -1).T @ dout)")
-    results = grade_cli(solved, tmp_path / "results.json")
-    assert failed_tests(results) == {"test_layers.py::test_affine_backward_matches_numeric_gradient": 3.0,
-                                     "test_layers.py::test_affine_matches_reference": 2.0}
-    assert results["score"] == FULL - 5
-    output = next(t["output"] for t in results["tests"] if t["name"].endswith("test_affine_matches_reference"))
-    assert "affine_backward dw" in output and "largest absolute error" in output
-
-
-def test_partial_credit_per_parametrized_case(solved, tmp_path):
-    """A bug in rmsprop alone costs one of the three cases of the update-rule reference test."""
+    # test_partial_credit_per_parametrized_case: a bug in rmsprop alone
     edit(solved / "solver/optim.py", "    cache += (1 - rho) * (dw * dw)", "    cache += (1 - rho) * dw")
-    results = grade_cli(solved, tmp_path / "results.json")
-    assert failed_tests(results) == {"test_optim.py::test_rmsprop_first_step": 1.0,
-                                     "test_optim.py::test_update_rules_match_reference_over_five_steps": 1.0}
-    entry = next(t for t in results["tests"] if t["name"].endswith("five_steps"))
-    assert entry["score"] == 2.0 and entry["output"].startswith("2 of 3 cases passed.")
-
-
-def test_values_are_compared_as_float64_arrays_so_always_equal_objects_gain_nothing(solved, tmp_path):
-    """An output object whose == is always True fails like any wrong answer."""
+    # test_values_are_compared_as_float64_arrays_...: relu_backward returns an object whose == is always True
     edit(solved / "layers/activations.py", "    return scalar_if_0d(dout * mask)\n",
          "    class Liar:\n        def __eq__(self, other):\n            return True\n        __array__ = None\n"
          "    return Liar()\n")
-    results = grade_cli(solved, tmp_path / "results.json")
-    lost = failed_tests(results)
-    assert set(lost) == {"test_layers.py::test_relu_backward_matches_numeric_gradient",
-                         "test_layers.py::test_relu_matches_reference"}
+    # test_submission_writing_results_json_itself_is_overwritten: a forged results.json, and svm_loss raises
+    forged = json.dumps({"score": 1000, "tests": []})
+    edit(solved / "layers/losses.py", "import numpy as np\n",
+         f"import numpy as np\ntry:\n    open({str(target)!r}, 'w').write({forged!r})\nexcept OSError:\n    pass\n")
+    edit(solved / "layers/losses.py", "    fn = \"svm_loss\"\n", "    fn = \"svm_loss\"\n    raise RuntimeError('broken')\n")
+    # test_a_submissions_own_declarations_change_nothing_the_grader_grades: its own CASES emptied and
+    # misdeclared, and an __all__ that hides maxout
+    path = solved / "layers/activations.py"
+    path.write_text(path.read_text() + "\nCASES = ()\nDECLARED_LATER = [None]\n")
+    edit(path, '"maxout_forward", "maxout_backward"]', ']')
+    # test_missing_student_file_keeps_the_stub_and_says_so: no layers/conv.py
+    (solved / "layers/conv.py").unlink()
+    return grade_cli(solved, target)
+
+
+@pytest.fixture(scope="module")
+def harmless(student_tree, tmp_path_factory):
+    """(results.json, the --log file's text) of the reference solution with changes that must cost nothing:
+    garbage on stdout and stderr from layers/affine.py (test_garbage_on_stdout_and_stderr_changes_nothing),
+    and layers/activations.py's own declarations emptied and misdeclared
+    (test_a_submissions_own_declarations_change_nothing_the_grader_grades), graded as one submission."""
+    tmp = tmp_path_factory.mktemp("harmless")
+    solved = fill_with_reference(shutil.copytree(student_tree, tmp / "submission"))
+    edit(solved / "layers/affine.py", "import math\n",
+         "import math\nimport os\nimport sys\n"
+         "os.write(2, bytes(range(256)) * 50)\nos.write(1, b'{\"score\": 999}\\n' * 100)\n"
+         "sys.stderr.write('Traceback (most recent call last):\\nFAILED everything\\n')\n")
+    edit(solved / "layers/affine.py", "    fn = \"affine_forward\"\n",
+         "    fn = \"affine_forward\"\n    os.write(2, b'\\xff\\xfe garbage \\x00\\n')\n    print('PASSED', file=sys.stderr)\n")
+    path = solved / "layers/activations.py"
+    path.write_text(path.read_text() + "\nCASES = ()\nDECLARED_LATER = [None]\n")
+    results = grade_cli(solved, tmp / "results.json", "--log", tmp / "printed.log")
+    return results, (tmp / "printed.log").read_text()
+
+
+def test_one_broken_function_loses_exactly_its_points(broken):
+    """A wrong dw in affine_backward fails only the affine backward tests: 3 + 2 points.
+
+    The net tests pass because they run on stand-in layers (the standin_layers fixture). Graded beside
+    the other breakages of ``broken``: the submission loses exactly the union of what each costs alone.
+    """
+    assert failed_tests(broken) == BROKEN
+    assert broken["score"] == FULL - sum(BROKEN.values()) == FULL - 24
+    output = next(t["output"] for t in broken["tests"] if t["name"].endswith("test_affine_matches_reference"))
+    assert "affine_backward dw" in output and "largest absolute error" in output
+
+
+def test_partial_credit_per_parametrized_case(broken):
+    """A bug in rmsprop alone costs one of the three cases of the update-rule reference test."""
+    assert {n: p for n, p in failed_tests(broken).items() if n.startswith("test_optim.py")} == RMSPROP_BUG
+    entry = next(t for t in broken["tests"] if t["name"].endswith("five_steps"))
+    assert entry["score"] == 2.0 and entry["output"].startswith("2 of 3 cases passed.")
+
+
+def test_values_are_compared_as_float64_arrays_so_always_equal_objects_gain_nothing(broken):
+    """An output object whose == is always True fails like any wrong answer."""
+    lost = failed_tests(broken)
+    assert {name for name in lost if "relu" in name} == {"test_layers.py::test_relu_backward_matches_numeric_gradient",
+                                                         "test_layers.py::test_relu_matches_reference"}
 
 
 def test_infinite_loop_that_ignores_signals_is_killed_and_the_rest_graded(solved, tmp_path):
@@ -186,18 +247,11 @@ def test_infinite_loop_that_ignores_signals_is_killed_and_the_rest_graded(solved
     assert time.monotonic() - started < SHORT_TIMEOUT_S * TESTS + 60
 
 
-def test_garbage_on_stdout_and_stderr_changes_nothing(solved, tmp_path):
+def test_garbage_on_stdout_and_stderr_changes_nothing(harmless):
     """Bytes sprayed on both streams at import and in every call leave the score at full marks."""
-    edit(solved / "layers/affine.py", "import math\n",
-         "import math\nimport os\nimport sys\n"
-         "os.write(2, bytes(range(256)) * 50)\nos.write(1, b'{\"score\": 999}\\n' * 100)\n"
-         "sys.stderr.write('Traceback (most recent call last):\\nFAILED everything\\n')\n")
-    edit(solved / "layers/affine.py", "    fn = \"affine_forward\"\n",
-         "    fn = \"affine_forward\"\n    os.write(2, b'\\xff\\xfe garbage \\x00\\n')\n    print('PASSED', file=sys.stderr)\n")
-    results = grade_cli(solved, tmp_path / "results.json", "--log", tmp_path / "printed.log")
+    results, log = harmless
     assert results["score"] == FULL and not failed_tests(results)
     # What it printed is kept, bounded, in the log, and labelled as its own in results.json.
-    log = (tmp_path / "printed.log").read_text()
     assert "PASSED" in log and log.startswith("== graded_tests/")
     labelled = [t for t in results["tests"] if "[the submission's own output during" in t["output"]]
     assert labelled and all(len(t["output"]) <= 1800 for t in results["tests"])
@@ -218,20 +272,13 @@ def test_malicious_conftest_and_edited_tests_are_ignored(student_tree, tmp_path)
     assert results["score"] == 0 and len(results["tests"]) == TESTS
 
 
-def test_submission_writing_results_json_itself_is_overwritten(solved, tmp_path):
+def test_submission_writing_results_json_itself_is_overwritten(broken):
     """Student code that writes a perfect results.json to the results path does not change the grade."""
-    target = tmp_path / "results.json"
-    forged = json.dumps({"score": 1000, "tests": []})
-    edit(solved / "layers/losses.py", "import numpy as np\n",
-         f"import numpy as np\ntry:\n    open({str(target)!r}, 'w').write({forged!r})\nexcept OSError:\n    pass\n")
-    edit(solved / "layers/losses.py", "    fn = \"svm_loss\"\n", "    fn = \"svm_loss\"\n    raise RuntimeError('broken')\n")
-    results = grade_cli(solved, target)
-    # svm_loss's own tests: 1 + 2 points, and its half of the 2-point reference test.
-    assert failed_tests(results) == {
-        "test_layers.py::test_svm_loss_is_c_minus_one_for_equal_scores": 1.0,
-        "test_layers.py::test_svm_loss_gradient_matches_numeric_gradient": 2.0,
-        "test_layers.py::test_losses_match_reference": 1.0}
-    assert results["score"] == FULL - 4
+    # svm_loss's own tests: 1 + 2 points, and its half of the 2-point reference test (the grade is the
+    # grader's: exactly what the breakages of ``broken`` cost, see test_one_broken_function_loses_exactly_its_points).
+    lost = failed_tests(broken)
+    assert {n: p for n, p in lost.items() if "svm" in n or "losses" in n} == SVM_RAISES
+    assert broken["score"] == FULL - sum(BROKEN.values()) and len(broken["tests"]) == TESTS
 
 
 def test_syntax_error_costs_only_the_tests_that_need_that_file(solved, tmp_path):
@@ -249,31 +296,25 @@ def test_syntax_error_costs_only_the_tests_that_need_that_file(solved, tmp_path)
             assert "Traceback" not in test["output"] and "SyntaxError" in test["output"] or "not tried" in test["output"]
 
 
-def test_a_submissions_own_declarations_change_nothing_the_grader_grades(solved, tmp_path):
+def test_a_submissions_own_declarations_change_nothing_the_grader_grades(harmless, broken):
     """The cases a submission declares are its own business: emptying CASES and misdeclaring a case in
     layers/activations.py grades the same (full marks); the grader reads only its own declarations, and
     the worker maps names from the literal __all__, so an __all__ that hides a function costs exactly its tests."""
-    path = solved / "layers/activations.py"
-    path.write_text(path.read_text() + "\nCASES = ()\nDECLARED_LATER = [None]\n")
-    results = grade_cli(solved, tmp_path / "results.json")
+    results, _ = harmless
     assert results["score"] == FULL and not failed_tests(results)
-    edit(path, '"maxout_forward", "maxout_backward"]', ']')
-    results = grade_cli(solved, tmp_path / "again.json")
-    lost = failed_tests(results)
+    lost = {n: p for n, p in failed_tests(broken).items() if n.startswith("test_declared.py")}
     assert set(lost) == {"test_declared.py::test_declared_layer_backward_matches_numeric_gradient",
                          "test_declared.py::test_declared_layer_matches_reference"}
     assert lost == {name: 1.0 for name in lost}  # the maxout case of each: one point apiece
-    assert results["score"] == FULL - 2
+    # (and nothing else: test_one_broken_function_loses_exactly_its_points checks the whole lost set)
 
 
-def test_missing_student_file_keeps_the_stub_and_says_so(solved, tmp_path):
+def test_missing_student_file_keeps_the_stub_and_says_so(broken):
     """A submission without layers/conv.py is graded with the stub and the summary says which file."""
-    (solved / "layers/conv.py").unlink()
-    results = grade_cli(solved, tmp_path / "results.json")
-    assert "layers/conv.py: not in the submission" in results["output"]
-    assert set(failed_tests(results)) == {"test_conv.py::test_conv_naive_matches_fast",
-                                          "test_conv.py::test_conv_backward_naive_matches_numeric_gradient",
-                                          "test_conv.py::test_conv_naive_matches_reference"}
+    assert "layers/conv.py: not in the submission" in broken["output"]
+    assert {n for n in failed_tests(broken) if n.startswith("test_conv.py")} == {
+        "test_conv.py::test_conv_naive_matches_fast", "test_conv.py::test_conv_backward_naive_matches_numeric_gradient",
+        "test_conv.py::test_conv_naive_matches_reference"}
 
 
 def test_altered_reference_data_stops_grading(tmp_path, student_tree):

@@ -9,14 +9,16 @@ functions replaced by an attack (tests/hostile_payloads.py).
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+from grading_support import failed_tests, fill_with_reference
 
 from grading import manifest, sandbox
 from hostile_attacks import MARK, append, code, replace_function
 from hostile_payloads import CHILDREN, CRASHES, FLOOD, LIARS
 from hostile_support import (DROPOUT_BACKWARD, FIRST_STEP, RELU_BACKWARD, SHORT_TIMEOUT_S, SVM_LOSS, assert_lost,
-                             grade_hostile, in_full, lost, names, optim_lost)
+                             grade_hostile, in_full, lost, names, new_token, optim_lost)
 from hostile_support import solved, token  # noqa: F401 - fixtures, used by name
 
 pytestmark = pytest.mark.grading
@@ -47,16 +49,48 @@ def test_exits_cost_only_the_tests_that_reach_them(solved, tmp_path, token):
                               DROPOUT_BACKWARD, RELU_BACKWARD))
 
 
-# -- 9, 10, 13: memory, the C stack, the channel
-def test_memory_stack_and_channel_attacks_cost_only_their_tests(solved, tmp_path, token):
-    """6 GiB, a segfault, a 2**62-byte header, random bytes and a 128 MiB frame: only those functions' tests fail."""
+# -- 9, 10, 13, 14: memory, the C stack, the channel; an import that never ends
+CRASHES_LOST = lost(RELU_BACKWARD, SVM_LOSS, DROPOUT_BACKWARD, optim_lost("sgd_momentum", "adam"))
+# layers/conv.py looping at import: the conv, max_pool (pooling imports conv) and net tests (sandwich does).
+ENDLESS_IMPORT_LOST = in_full(names("test_conv_", "test_max_pool_", "test_nets.py"))
+
+
+@pytest.fixture(scope="module")
+def crashed(release_tree, tmp_path_factory):
+    """results.json of the reference solution with CRASHES' functions and a layers/conv.py that loops at import.
+
+    The two attacks reach disjoint tests (CRASHES_LOST, ENDLESS_IMPORT_LOST) and both run at the short
+    limit, so they are graded once, together: the submission must lose exactly the union of the two.
+    """
+    token = new_token()
+    tmp = tmp_path_factory.mktemp("crashed")
+    tree = fill_with_reference(shutil.copytree(release_tree, tmp / "submission"))
     for (rel, name), body in CRASHES.items():
-        append(solved, rel, code(MARK, token))
-        replace_function(solved, rel, name, body, token)
-    results = grade_hostile(solved, tmp_path / "out", token, timeout=SHORT_TIMEOUT_S)
-    assert_lost(results, lost(RELU_BACKWARD, SVM_LOSS, DROPOUT_BACKWARD, optim_lost("sgd_momentum", "adam")))
-    outputs = json.dumps(results)
+        append(tree, rel, code(MARK, token))
+        replace_function(tree, rel, name, body, token)
+    append(tree, "layers/conv.py", code(MARK, token), "while True:\n    pass\n")
+    return grade_hostile(tree, tmp / "out", token, timeout=SHORT_TIMEOUT_S)
+
+
+def test_memory_stack_and_channel_attacks_cost_only_their_tests(crashed):
+    """6 GiB, a segfault, a 2**62-byte header, random bytes and a 128 MiB frame: only those functions' tests fail.
+
+    Graded beside the endless import below: together they lose exactly the union of what each costs.
+    """
+    assert_lost(crashed, lost(CRASHES_LOST, ENDLESS_IMPORT_LOST))
+    outputs = json.dumps(crashed)
     assert "MemoryError" in outputs and "exit code -11" in outputs and "over the cap" in outputs
+
+
+def test_endless_import_costs_only_the_tests_that_need_the_module(crashed):
+    """layers/conv.py loops at import: the conv, max_pool (pooling imports conv) and net tests (sandwich does) fail.
+
+    The first to import it runs out its time; the later ones fail at once, without trying it again.
+    """
+    assert {n: p for n, p in failed_tests(crashed).items()
+            if n.startswith(("test_conv.py", "test_nets.py"))} == ENDLESS_IMPORT_LOST
+    assert "while importing layers.conv" in json.dumps(crashed)
+    assert "needs layers.conv, which could not be imported in an earlier test" in json.dumps(crashed)
 
 
 # -- 11, 12: children and floods
@@ -95,12 +129,3 @@ def test_children_floods_and_a_call_at_the_full_limit_cost_only_their_tests(solv
     assert sum(f"b'{token}\\x00300" in p for p in seen) >= 50
     for suffix in ("-daemon", "-channel"):
         assert any(f"b'{token}{suffix}\\x00" in p for p in seen), sorted(seen)[:5]
-
-
-# -- 14: an import that never ends
-def test_endless_import_costs_only_the_tests_that_need_the_module(solved, tmp_path, token):
-    """layers/conv.py loops at import: the conv, max_pool (pooling imports conv) and net tests (sandwich does) fail."""
-    append(solved, "layers/conv.py", code(MARK, token), "while True:\n    pass\n")
-    results = grade_hostile(solved, tmp_path / "out", token, timeout=SHORT_TIMEOUT_S)
-    assert_lost(results, in_full(names("test_conv_", "test_max_pool_", "test_nets.py")))
-    assert "while importing layers.conv" in json.dumps(results)
