@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from layers.validate import integer
-from solver.solver import OPTIONS, REQUIRED_DATA, Solver
+from solver.solver import Solver
 
 __all__ = ["SequenceSolver"]
 
@@ -46,32 +46,16 @@ class SequenceSolver(Solver):
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"SequenceSolver: on_epoch must be None or a callable(solver), got {on_epoch!r}.")
         self.on_epoch = on_epoch
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"SequenceSolver: unknown option(s) {unknown}; valid options are "
-                             f"{sorted([*OPTIONS, 'on_epoch'])}.")
         super().__init__(model, data, **options)
 
-    def _set_data(self, data):
-        if not isinstance(data, dict):
-            raise TypeError(f"SequenceSolver: data must be a dict with keys {list(REQUIRED_DATA)}, got "
-                            f"{type(data).__name__}.")
-        missing = [k for k in REQUIRED_DATA if k not in data]
-        if missing:
-            raise ValueError(f"SequenceSolver: data is missing {missing}; it needs {list(REQUIRED_DATA)}.")
-        for split in ("train", "val"):
-            X, y = data[f"X_{split}"], data[f"y_{split}"]
-            if not isinstance(X, np.ndarray) or X.ndim < 2 or X.shape[0] == 0:
-                raise ValueError(f"SequenceSolver: data['X_{split}'] must be a non-empty array of shape (N, ...), "
-                                 f"got {getattr(X, 'shape', type(X).__name__)}.")
-            if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.integer):
-                raise TypeError(f"SequenceSolver: data['y_{split}'] must be an integer array of shape (N, T), got "
-                                f"{getattr(y, 'dtype', type(y).__name__)}.")
-            if y.ndim != 2 or y.shape[0] != X.shape[0]:
-                raise ValueError(f"SequenceSolver: data['y_{split}'] must have shape ({X.shape[0]}, T), one "
-                                 f"sequence per row of data['X_{split}'], got {y.shape}.")
-        self.X_train, self.y_train = data["X_train"], data["y_train"]
-        self.X_val, self.y_val = data["X_val"], data["y_val"]
+    def _check_targets(self, split, X, y):
+        """data['y_<split>'] checked against data['X_<split>']: one integer sequence per sample."""
+        if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.integer):
+            raise TypeError(f"SequenceSolver: data['y_{split}'] must be an integer array of shape (N, T), got "
+                            f"{getattr(y, 'dtype', type(y).__name__)}.")
+        if y.ndim != 2 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"SequenceSolver: data['y_{split}'] must have shape ({X.shape[0]}, T), one "
+                             f"sequence per row of data['X_{split}'], got {y.shape}.")
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """The fraction the model's score counts as hits, over a subset or all of (X, y), in batches.

@@ -143,9 +143,13 @@ class Solver(_CheckpointMixin):
             if not isinstance(X, np.ndarray) or X.ndim < 2 or X.shape[0] == 0:
                 raise ValueError(f"Solver: data['X_{split}'] must be a non-empty array of shape (N, ...), got "
                                  f"{getattr(X, 'shape', type(X).__name__)}.")
-            labels(f"Solver (data['y_{split}'])", y, X.shape[0], self._num_classes)
+            self._check_targets(split, X, y)
         self.X_train, self.y_train = data["X_train"], data["y_train"]
         self.X_val, self.y_val = data["X_val"], data["y_val"]
+
+    def _check_targets(self, split, X, y):
+        """data['y_<split>'] checked against data['X_<split>']: one class label per sample."""
+        labels(f"Solver (data['y_{split}'])", y, X.shape[0], self._num_classes)
 
     def _make_schedule(self, lr_schedule):
         if lr_schedule is not None and self.lr_decay != 1.0:
