@@ -20,6 +20,7 @@ from grading.grade import load_reference
 from grading.student import (
     RemoteModel,
     RemoteStudent,
+    SubmissionNotTried,
     SubmissionProtocolError,
     SubmissionCrashed,
     SubmissionRaised,
@@ -213,6 +214,7 @@ def tree(tmp_path_factory):
         "def hang():\n    while True:\n        pass\n\ndef leave():\n    import os\n    os._exit(3)\n\n"
         "def garble():\n    import os, sys\n    os.write(int(sys.argv[1]), b'\\xff' * 16)\n    return 1\n")
     (root / "layers/bad.py").write_text("def boom(:\n")
+    (root / "layers/dies.py").write_text("import os\nos._exit(4)\n\ndef f():\n    return 1\n")
     return root
 
 
@@ -243,6 +245,25 @@ def test_remote_student_calls_keep_objects_behind_handles_and_mirror_arguments(p
     model.params["w"] = np.zeros(2)
     assert model.loss(np.ones(2)) == 2.0
     student.close()
+
+
+def test_a_module_whose_import_ended_a_worker_is_refused_later_without_a_fresh_worker(pool):
+    """The first import of layers/dies.py ends its worker; a later test that needs it fails at once as
+    not tried again, and its worker, which refused the import, stays alive for that test's other calls."""
+    broken = {}
+    first = RemoteStudent(pool, timeout=30, broken_imports=broken)
+    with pytest.raises(SubmissionCrashed, match="while importing layers.dies"):
+        first.call("layers.dies.f")
+    first.close()
+    assert set(broken) == {"layers.dies"}
+    later = RemoteStudent(pool, timeout=30, broken_imports=broken)
+    assert later.call("layers.double", np.ones(1))[0].tolist() == [2.0]
+    started = pool.started
+    with pytest.raises(SubmissionNotTried, match="needs layers.dies, which could not be imported in an earlier test"):
+        later.call("layers.dies.f")
+    assert later.call("layers.double", np.ones(1))[0].tolist() == [2.0]
+    assert pool.started == started  # the same worker answered: no fresh one was started for the refusal
+    later.close()
 
 
 def test_remote_student_turns_failures_into_submission_errors(pool):
