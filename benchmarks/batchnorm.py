@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.common import configure, load_torch, median_interleaved
+from benchmarks.common import QUICK_TIMING, SETTLE_SECONDS, configure, load_torch, median_interleaved
 
 SIZES = [(100, 500), (1024, 4096)]
 QUICK_SIZES = [(8, 16)]
@@ -32,8 +32,11 @@ def _torch_backward(torch, x, gamma, dout):
     return run
 
 
-def bench(N, D, repeats, torch):
-    """Median seconds of the three backward passes at one size (None for torch when absent)."""
+def bench(N, D, repeats, torch, settle_s=SETTLE_SECONDS):
+    """Median seconds of the three backward passes at one size (None for torch when absent).
+
+    settle_s: the pause before each timed run, as in median_interleaved (0 in a --quick run).
+    """
     from layers import batchnorm_backward, batchnorm_backward_alt, batchnorm_forward
 
     rng = np.random.default_rng(0)
@@ -45,7 +48,7 @@ def bench(N, D, repeats, torch):
     runs = {"graph": lambda: batchnorm_backward(dout, cache), "alt": lambda: batchnorm_backward_alt(dout, cache)}
     if torch is not None:
         runs["torch"] = _torch_backward(torch, x, gamma, dout)
-    return median_interleaved(runs, repeats)
+    return median_interleaved(runs, repeats, settle_s)
 
 
 def main(argv=None):
@@ -64,7 +67,7 @@ def main(argv=None):
     print("| N x D | graph (ms) | alt (ms) | graph / alt | PyTorch (ms) | alt / PyTorch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for N, D in (QUICK_SIZES if args.quick else SIZES):
-        t = bench(N, D, args.repeats, torch)
+        t = bench(N, D, args.repeats, torch, QUICK_TIMING["settle_s"] if args.quick else SETTLE_SECONDS)
         torch_ms = f"{1e3 * t['torch']:.3f}" if "torch" in t else "not installed"
         versus = f"{t['alt'] / t['torch']:.2f}x" if "torch" in t else "-"
         print(f"| {N} x {D} | {1e3 * t['graph']:.3f} | {1e3 * t['alt']:.3f} | {t['graph'] / t['alt']:.2f}x | "

@@ -15,7 +15,8 @@ import time
 
 from layers.validate import integer
 
-__all__ = ["set_threads", "configure", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "torch_mlp", "SETTLE_SECONDS"]
+__all__ = ["set_threads", "configure", "blas_libraries", "median_interleaved", "median_per_call", "load_torch", "torch_mlp",
+           "SETTLE_SECONDS", "QUICK_TIMING"]
 
 # Names of the OpenBLAS thread setter, by build (system library; numpy/scipy wheels' 64-bit
 # interface with and without the scipy_ prefix).
@@ -27,6 +28,10 @@ _GETTERS = ("openblas_get_num_threads", "openblas_get_num_threads64_", "scipy_op
 # Pause before each timed run: OpenMP (PyTorch) and OpenBLAS worker threads keep spinning for a
 # while after a call, and would otherwise steal the cores from whichever side runs next.
 SETTLE_SECONDS = 0.05
+
+# A --quick run checks that the code runs and measures nothing: each sample is one call, with no
+# settling pause (keyword arguments of median_per_call; settle_s alone for median_interleaved).
+QUICK_TIMING = {"min_sample_s": 0.0, "settle_s": 0.0}
 
 
 def blas_libraries():
@@ -102,12 +107,13 @@ def configure(threads, torch=None, tune_memory=True):
     return settings
 
 
-def median_interleaved(fns, repeats):
+def median_interleaved(fns, repeats, settle_s=SETTLE_SECONDS):
     """Median wall time of each function, the functions taking turns so noise hits all alike.
 
     Args:
         fns: dict name -> callable with no arguments.
         repeats: timed runs of each, after one untimed warm-up run of each.
+        settle_s: the pause before each timed run (0 in a --quick run).
 
     Returns:
         dict name -> median seconds.
@@ -118,14 +124,15 @@ def median_interleaved(fns, repeats):
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
-            time.sleep(SETTLE_SECONDS)
+            if settle_s:
+                time.sleep(settle_s)
             t0 = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def median_per_call(fns, repeats, min_sample_s=0.02):
+def median_per_call(fns, repeats, min_sample_s=0.02, settle_s=SETTLE_SECONDS):
     """Median seconds per call of each function, each sample looping enough calls to last min_sample_s.
 
     Looping amortizes what a single short call cannot: waking thread pools after the settle
@@ -135,7 +142,8 @@ def median_per_call(fns, repeats, min_sample_s=0.02):
     Args:
         fns: dict name -> callable with no arguments.
         repeats: timed samples of each.
-        min_sample_s: the least duration of one sample.
+        min_sample_s: the least duration of one sample (0: one call per sample).
+        settle_s: the pause before each timed sample, as in median_interleaved.
 
     Returns:
         dict name -> median seconds per call.
@@ -155,7 +163,7 @@ def median_per_call(fns, repeats, min_sample_s=0.02):
                 fn()
         return run
 
-    medians = median_interleaved({k: looped(fn, counts[k]) for k, fn in fns.items()}, repeats)
+    medians = median_interleaved({k: looped(fn, counts[k]) for k, fn in fns.items()}, repeats, settle_s)
     return {k: v / counts[k] for k, v in medians.items()}
 
 

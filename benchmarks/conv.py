@@ -21,7 +21,7 @@ import tracemalloc
 
 import numpy as np
 
-from benchmarks.common import configure, load_torch, median_interleaved
+from benchmarks.common import QUICK_TIMING, SETTLE_SECONDS, configure, load_torch, median_interleaved
 
 CONV_SHAPES = {"course": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1), "training": ((64, 32, 28, 28), (64, 32, 3, 3), 1, 1)}
 POOL_SHAPES = {"course": (100, 3, 32, 32), "training": (64, 64, 28, 28)}
@@ -31,7 +31,7 @@ NAIVE_IMAGES = 4
 TARGETS = {("conv", "course"): 0.9, ("conv", "training"): 1.2, ("pool", "course"): 1.5, ("pool", "training"): 1.5}
 
 
-def conv_case(x_shape, w_shape, stride, pad, repeats, torch):
+def conv_case(x_shape, w_shape, stride, pad, repeats, torch, settle_s=SETTLE_SECONDS):
     from layers import conv_backward_fast, conv_backward_naive, conv_forward_fast, conv_forward_naive
 
     rng = np.random.default_rng(0)
@@ -58,7 +58,7 @@ def conv_case(x_shape, w_shape, stride, pad, repeats, torch):
             xt.grad = wt.grad = bt.grad = None
 
         fns["torch"] = theirs
-    times = median_interleaved(fns, repeats)
+    times = median_interleaved(fns, repeats, settle_s)
     k = min(NAIVE_IMAGES, x.shape[0])
     t0 = time.perf_counter()
     _, cache = conv_forward_naive(x[:k], w, b, param)
@@ -71,7 +71,7 @@ def conv_case(x_shape, w_shape, stride, pad, repeats, torch):
     return times
 
 
-def pool_case(x_shape, repeats, torch):
+def pool_case(x_shape, repeats, torch, settle_s=SETTLE_SECONDS):
     from layers import max_pool_backward_fast, max_pool_forward_fast
 
     rng = np.random.default_rng(1)
@@ -93,7 +93,7 @@ def pool_case(x_shape, repeats, torch):
             xt.grad = None
 
         fns["torch"] = theirs
-    return median_interleaved(fns, repeats)
+    return median_interleaved(fns, repeats, settle_s)
 
 
 def main(argv=None):
@@ -112,8 +112,9 @@ def main(argv=None):
     print("| conv | x, w, stride, pad | fast (ms) | naive (ms, scaled) | naive / fast | PyTorch (ms) | fast / PyTorch "
           "| target | fast forward peak (MB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    settle_s = QUICK_TIMING["settle_s"] if args.quick else SETTLE_SECONDS
     for name, (xs, ws, stride, pad) in (QUICK_CONV if args.quick else CONV_SHAPES).items():
-        t = conv_case(xs, ws, stride, pad, args.repeats, torch)
+        t = conv_case(xs, ws, stride, pad, args.repeats, torch, settle_s)
         torch_ms = f"{1e3 * t['torch']:.1f}" if "torch" in t else "not installed"
         ratio = f"{t['fast'] / t['torch']:.2f}x" if "torch" in t else "-"
         print(f"| {name} | {xs}, {ws}, {stride}, {pad} | {1e3 * t['fast']:.1f} | {1e3 * t['naive']:.0f} | "
@@ -122,7 +123,7 @@ def main(argv=None):
     print("\n| max pool 2x2/2 | x | fast (ms) | PyTorch (ms) | fast / PyTorch | target |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, xs in (QUICK_POOL if args.quick else POOL_SHAPES).items():
-        t = pool_case(xs, args.repeats, torch)
+        t = pool_case(xs, args.repeats, torch, settle_s)
         torch_ms = f"{1e3 * t['torch']:.2f}" if "torch" in t else "not installed"
         ratio = f"{t['fast'] / t['torch']:.2f}x" if "torch" in t else "-"
         print(f"| {name} | {xs} | {1e3 * t['fast']:.2f} | {torch_ms} | {ratio} | <= {TARGETS.get(('pool', name), '-')}x |")

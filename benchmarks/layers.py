@@ -81,8 +81,10 @@ CASES = [LayerCase(declared, size) for declared in BENCHED for size in ("course"
 QUICK_CASES = [LayerCase(declared, "check") for declared in BENCHED]
 
 
-def time_case(case: LayerCase, repeats: int, torch=None) -> dict:
+def time_case(case: LayerCase, repeats: int, torch=None, timing=None) -> dict:
     """Median seconds of fwd and fwd+bwd for ours and (when torch is given) PyTorch.
+
+    timing: keyword arguments for median_per_call (common.QUICK_TIMING in a --quick run), or None.
 
     Returns:
         dict with keys ours_fwd, ours_fb, torch_fwd, torch_fb (None without torch) and products
@@ -122,15 +124,15 @@ def time_case(case: LayerCase, repeats: int, torch=None) -> dict:
             result.backward(dout_t) if dout_t is not None else result.backward()
 
         fns.update(torch_fwd=torch_fwd, torch_fb=torch_fb)
-    times = median_per_call(fns, repeats)
+    times = median_per_call(fns, repeats, **(timing or {}))
     for key in ("torch_fwd", "torch_fb", "products"):
         times.setdefault(key, None)
     return times
 
 
-def matmul_peak_gflops(n: int, repeats: int) -> float:
-    """numpy's own float32 n x n matmul speed in GFLOP/s: the machine's practical GEMM peak."""
+def matmul_peak_gflops(n: int, repeats: int, timing=None) -> float:
+    """numpy's own float32 n x n matmul speed in GFLOP/s: the machine's practical GEMM peak (timing: as time_case's)."""
     rng = np.random.default_rng(0)
     a, b = _f32(rng, n, n), _f32(rng, n, n)
-    seconds = median_per_call({"matmul": lambda: a @ b}, repeats)["matmul"]
+    seconds = median_per_call({"matmul": lambda: a @ b}, repeats, **(timing or {}))["matmul"]
     return 2 * n**3 / seconds / 1e9

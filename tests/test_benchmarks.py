@@ -1,5 +1,11 @@
-"""Smoke test of the benchmarks: they run end to end on tiny sizes (no timing is asserted)."""
+"""Smoke test of the benchmarks: they run end to end on tiny sizes (no timing is asserted).
 
+The focused benchmarks train_epoch, batchnorm and conv run through their main(argv) in this
+process (`python -m benchmarks.<name>` is `sys.exit(main())`), sparing a subprocess's seconds of
+importing PyTorch each; the suite, the gradcheck and grading benchmarks and the refusal of bad
+arguments run as the real commands."""
+
+import importlib
 import pathlib
 import re
 import subprocess
@@ -17,32 +23,33 @@ pytestmark = pytest.mark.bench
 ROOT = project_root()
 
 
-def test_train_epoch_benchmark_runs_and_prints_its_table():
+def _main_output(module, argv, capsys):
+    """The stdout of benchmarks.<module>.main(argv), run in this process, after checking it returned 0."""
+    capsys.readouterr()  # only this run's output
+    assert importlib.import_module(f"benchmarks.{module}").main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_train_epoch_benchmark_runs_and_prints_its_table(capsys):
     """`python -m benchmarks.train_epoch --quick` exits 0 and prints one row with our timing."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.train_epoch", "--quick", "--repeats", "1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| quick |")]
+    out = _main_output("train_epoch", ["--quick", "--repeats", "1"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| quick |")]
     assert len(rows) == 1 and "20-16-4" in rows[0]
-    assert "Target: ours / PyTorch <= 1.0x" in proc.stdout
+    assert "Target: ours / PyTorch <= 1.0x" in out
 
 
-def test_batchnorm_benchmark_runs_and_prints_both_backward_passes():
+def test_batchnorm_benchmark_runs_and_prints_both_backward_passes(capsys):
     """`python -m benchmarks.batchnorm --quick` exits 0 with the graph, alt and ratio columns filled."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.batchnorm", "--quick", "--repeats", "2"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| 8 x 16 |")]
+    out = _main_output("batchnorm", ["--quick", "--repeats", "2"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| 8 x 16 |")]
     assert len(rows) == 1 and rows[0].count("|") == 7 and "x |" in rows[0]
 
 
-def test_conv_benchmark_runs_and_prints_both_tables():
+def test_conv_benchmark_runs_and_prints_both_tables(capsys):
     """`python -m benchmarks.conv --quick` exits 0 with a convolution row and a pooling row."""
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.conv", "--quick", "--repeats", "1"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| quick |")]
-    assert len(rows) == 2, proc.stdout
+    out = _main_output("conv", ["--quick", "--repeats", "1"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| quick |")]
+    assert len(rows) == 2, out
     conv_row, pool_row = rows
     assert "(2, 2, 7, 7), (3, 2, 3, 3), 1, 1" in conv_row and conv_row.count("|") == 10
     assert "(2, 2, 8, 8)" in pool_row and pool_row.count("|") == 7
@@ -215,3 +222,12 @@ def test_median_per_call_divides_by_the_loop_count():
     assert loop == int(loop) and loop >= 2, calls["n"]
     with pytest.raises(ValueError, match="min_sample_s must be a number >= 0"):
         median_per_call({"nap": nap}, repeats=1, min_sample_s=-1)
+
+
+def test_quick_timing_makes_every_sample_a_single_call():
+    """With QUICK_TIMING (what --quick runs use) a function runs twice to calibrate, once to warm up, then once per repeat."""
+    from benchmarks.common import QUICK_TIMING, median_per_call
+
+    calls = []
+    per_call = median_per_call({"count": lambda: calls.append(1)}, repeats=3, **QUICK_TIMING)["count"]
+    assert len(calls) == 2 + 1 + 3 and per_call >= 0, len(calls)

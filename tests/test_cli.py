@@ -1,4 +1,9 @@
-"""Tests for solver.cli: `python -m solver`, run as a real subprocess writing real files."""
+"""Tests for solver.cli: `python -m solver`, run as a real subprocess writing real files.
+
+Refusals before training (exit 2 from argparse, exit 1 in one line) call solver.cli.main in this
+process (`in_process`), sparing a subprocess's 1.5-2 s of imports; the tests of the missing dataset,
+the changed resume settings (exit 2) and the diverging run (exit 1 in one line) still refuse through
+the real command."""
 
 import hashlib
 import json
@@ -21,12 +26,27 @@ MIN_TEST_ACC = 0.95
 MAX_TRAIN_SECONDS = 30.0
 
 
-def run(*args, check=True, cwd=None, env=None):
-    proc = subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True, timeout=300,
-                          cwd=cwd, env=env)
+def run(*args, check=True):
+    """`python -m solver args` as a real subprocess; with check, it must exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "solver", *map(str, args)], capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
+
+
+def in_process(capsys, *args):
+    """solver.cli.main(args) in this process, as `python -m solver` runs it: (exit status, stderr).
+
+    argparse's refusals exit through SystemExit (status 2); main's own failures return their status.
+    """
+    from solver.cli import main
+
+    capsys.readouterr()  # only this call's output
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as stopped:
+        status = stopped.code
+    return status, capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -88,24 +108,24 @@ def test_help_documents_every_flag():
     (["--filters", "8"], "--filters and --filter-size apply to --model cnn only"),
     (["--model", "cnn", "--filter-size", "4"], "filter_size must be odd so the padding keeps H and W, got 4"),
 ])
-def test_bad_flags_exit_2_with_a_clear_message(tmp_path, args, message):
+def test_bad_flags_exit_2_with_a_clear_message(tmp_path, capsys, args, message):
     """Invalid values stop the command before training, with exit status 2 and the reason, creating no run folder."""
-    proc = run("--out", tmp_path / "run", "--quiet", *args, check=False)
-    assert proc.returncode == 2
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    status, err = in_process(capsys, "--out", tmp_path / "run", "--quiet", *args)
+    assert status == 2, err
+    assert message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("flag, values", [("--learning-rate", ["-1", "0", "nan", "inf"]),
                                           ("--dropout-keep-ratio", ["0", "1.5", "-0.5"]),
                                           ("--reg", ["-1", "nan"])])
-def test_each_range_has_one_wording_whichever_side_is_missed(tmp_path, flag, values):
+def test_each_range_has_one_wording_whichever_side_is_missed(tmp_path, capsys, flag, values):
     """Every value outside a flag's range gets the same message up to the value itself."""
     reasons = set()
     for value in values:
-        proc = run("--out", tmp_path / "run", "--quiet", flag, value, check=False)
-        assert proc.returncode == 2, proc.stderr
-        reasons.add(proc.stderr.splitlines()[-1].rsplit(", got ", 1)[0])
+        status, err = in_process(capsys, "--out", tmp_path / "run", "--quiet", flag, value)
+        assert status == 2, err
+        reasons.add(err.splitlines()[-1].rsplit(", got ", 1)[0])
     assert len(reasons) == 1, reasons
 
 
@@ -191,25 +211,25 @@ def test_fashion_mnist_training_reaches_85_percent_in_two_minutes(fashion_fc):
     assert metrics["train_seconds"] < 120
 
 
-def test_normalization_and_dropout_flags_reach_the_saved_model(tmp_path):
+def test_normalization_and_dropout_flags_reach_the_saved_model(tmp_path, capsys):
     """--normalization batchnorm --dropout-keep-ratio 0.8 trains and model.npz records both."""
     run("--out", tmp_path, "--epochs", "2", "--quiet", "--normalization", "batchnorm", "--dropout-keep-ratio", "0.8")
     model = load_model(tmp_path / "model.npz")
     assert model.normalization == "batchnorm" and model.dropout_keep_ratio == 0.8
     assert sorted(model.buffers()) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
-    proc = run("--out", tmp_path / "bad", "--quiet", "--dropout-keep-ratio", "0", check=False)
-    assert proc.returncode == 2 and "--dropout-keep-ratio must be a number in (0, 1], got 0.0" in proc.stderr
+    status, err = in_process(capsys, "--out", tmp_path / "bad", "--quiet", "--dropout-keep-ratio", "0")
+    assert status == 2 and "--dropout-keep-ratio must be a number in (0, 1], got 0.0" in err
 
 
-def test_cnn_model_trains_on_digits_and_refuses_points(tmp_path):
+def test_cnn_model_trains_on_digits_and_refuses_points(tmp_path, capsys):
     """--model cnn trains a ThreeLayerConvNet on the digits (>= 95% test) and refuses the spiral set."""
     run("--model", "cnn", "--out", tmp_path, "--quiet", "--epochs", "10")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["model"].startswith("ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=32, filter_size=3")
     assert metrics["test_acc"] >= MIN_TEST_ACC
     assert type(load_model(tmp_path / "model.npz")).__name__ == "ThreeLayerConvNet"
-    proc = run("--model", "cnn", "--dataset", "spiral", "--out", tmp_path / "s", check=False)
-    assert proc.returncode == 2 and "--model cnn needs images" in proc.stderr
+    status, err = in_process(capsys, "--model", "cnn", "--dataset", "spiral", "--out", tmp_path / "s")
+    assert status == 2 and "--model cnn needs images" in err
 
 
 @needs_fashion
@@ -248,10 +268,14 @@ def test_seeded_dropout_runs_repeat_bit_for_bit_with_fresh_masks_each_step(tmp_p
 
 
 def _one_line_failure(proc, status=1):
-    """The command failed with `status` and a one-line reason, no traceback."""
-    assert proc.returncode == status, proc.stderr
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    return proc.stderr
+    """The command failed with `status` and a one-line reason, no traceback.
+
+    proc: a finished subprocess, or in_process's (exit status, stderr).
+    """
+    code, err = proc if isinstance(proc, tuple) else (proc.returncode, proc.stderr)
+    assert code == status, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
 
 
 @pytest.fixture(scope="module")
@@ -290,23 +314,25 @@ def test_resume_with_more_epochs_continues_the_run_and_records_it(checkpointed_r
     assert b["loss_history"] == straight["loss_history"] and b["test_acc"] == straight["test_acc"]
 
 
-def test_resume_from_a_missing_garbage_or_model_file_fails_in_one_line(checkpointed_run, tmp_path):
+def test_resume_from_a_missing_garbage_or_model_file_fails_in_one_line(checkpointed_run, tmp_path, capsys):
     """A missing file, a text file and a model.npz each exit 1 with one line naming the file."""
     out, _ = checkpointed_run
     (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip")
     for path, reason in [(tmp_path / "missing.npz", "no such file"), (tmp_path / "garbage.npz", "is not a"),
                          (out / "model.npz", "is a model file (the best parameters of a finished run), not a checkpoint")]:
-        err = _one_line_failure(run("--resume", path, "--out", tmp_path / "b", "--hidden-dims", "32", check=False))
+        err = _one_line_failure(in_process(capsys, "--resume", path, "--out", tmp_path / "b", "--hidden-dims", "32"))
         assert str(path) in err and reason in err, err
     assert not (tmp_path / "b").exists()
 
 
-def test_failures_before_training_leave_no_run_folder(tmp_path):
+def test_failures_before_training_leave_no_run_folder(tmp_path, capsys, monkeypatch):
     """A bad value, a missing dataset and a failed resume under the default runs/ folder leave no runs/ behind."""
-    env = {**os.environ, "CHAINRULE_DATA": str(tmp_path / "empty")}
-    assert run("--seed", "-1", cwd=tmp_path, check=False).returncode == 2
-    assert run("--dataset", "mnist", cwd=tmp_path, env=env, check=False).returncode == 1
-    assert run("--resume", tmp_path / "missing.npz", cwd=tmp_path, check=False).returncode == 1
+    monkeypatch.chdir(tmp_path)
+    assert in_process(capsys, "--seed", "-1")[0] == 2
+    with monkeypatch.context() as env:
+        env.setenv("CHAINRULE_DATA", str(tmp_path / "empty"))
+        assert in_process(capsys, "--dataset", "mnist")[0] == 1
+    assert in_process(capsys, "--resume", tmp_path / "missing.npz")[0] == 1
     assert not (tmp_path / "runs").exists()
 
 
@@ -317,15 +343,15 @@ def test_a_run_that_diverges_fails_in_one_line_and_removes_its_empty_folder(tmp_
     assert "the loss became nan" in err and not (tmp_path / "run").exists()
 
 
-def test_out_on_a_file_or_an_unwritable_place_fails_in_one_line(tmp_path):
+def test_out_on_a_file_or_an_unwritable_place_fails_in_one_line(tmp_path, capsys):
     """--out under a file, or where nothing can be created, exits 1 naming the place."""
     (tmp_path / "afile").write_text("")
-    err = _one_line_failure(run("--out", tmp_path / "afile" / "run", "--epochs", "1", check=False))
+    err = _one_line_failure(in_process(capsys, "--out", tmp_path / "afile" / "run", "--epochs", "1"))
     assert f"{tmp_path / 'afile'} is a file, not a folder" in err
-    err = _one_line_failure(run("--out", tmp_path / "afile", "--epochs", "1", check=False))
+    err = _one_line_failure(in_process(capsys, "--out", tmp_path / "afile", "--epochs", "1"))
     assert str(tmp_path / "afile") in err
     if os.path.isdir("/proc/self"):  # /proc takes no new folders, even from root
-        err = _one_line_failure(run("--out", "/proc/chainrule-run", "--epochs", "1", check=False))
+        err = _one_line_failure(in_process(capsys, "--out", "/proc/chainrule-run", "--epochs", "1"))
         assert "/proc/chainrule-run" in err
 
 
@@ -350,7 +376,7 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
     assert seeds == [1, 2]
 
 
-def test_data_dir_is_the_folder_data_download_fills(tmp_path):
+def test_data_dir_is_the_folder_data_download_fills(tmp_path, capsys):
     """`data.download NAME --dir DIR` then `--data-dir DIR` trains; a DIR without the set names DIR in the command."""
     from datagen import MNIST_STEMS, write_mnist
 
@@ -365,6 +391,6 @@ def test_data_dir_is_the_folder_data_download_fills(tmp_path):
     spec = DatasetSpec("mnist", tuple(remotes), tuple(r.name for r in remotes))
     download_dataset("mnist", tmp_path / "store", spec=spec, quiet=True)
     run("--dataset", "mnist", "--data-dir", tmp_path / "store", "--epochs", "1", "--out", tmp_path / "run", "--quiet")
-    proc = run("--dataset", "mnist", "--data-dir", tmp_path / "elsewhere", "--out", tmp_path / "run2", check=False)
-    assert proc.returncode == 1 and f"python -m data.download mnist --dir {tmp_path / 'elsewhere'}\n" in proc.stderr
+    status, err = in_process(capsys, "--dataset", "mnist", "--data-dir", tmp_path / "elsewhere", "--out", tmp_path / "run2")
+    assert status == 1 and f"python -m data.download mnist --dir {tmp_path / 'elsewhere'}\n" in err
     assert not (tmp_path / "run2").exists()
