@@ -16,9 +16,13 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("out_dir", metavar="OUT_DIR", help="folder to create")
     release.add_argument("--force", action="store_true",
                          help="replace OUT_DIR if it holds an earlier release, unchanged (never any other folder)")
+    release.add_argument("--assignment", metavar="NAME",
+                         help="one assignment of grading/course.json (default: the whole library, every solution stubbed)")
     grade = commands.add_parser("grade", help="grade a submission with the graded tests")
     grade.add_argument("submission", metavar="SUBMISSION", help="the folder or .zip the student handed in")
     grade.add_argument("--results", metavar="PATH", help="write Gradescope's results.json here")
+    grade.add_argument("--assignment", metavar="NAME",
+                       help="grade one assignment of grading/course.json (default: the whole library)")
     grade.add_argument("--timeout", type=float, default=manifest.TEST_TIMEOUT_S, metavar="S",
                        help=f"seconds each test may run (default {manifest.TEST_TIMEOUT_S:g})")
     grade.add_argument("--memory-mb", type=int, default=manifest.MEMORY_LIMIT_MB, metavar="MB",
@@ -41,7 +45,7 @@ def main(argv=None) -> int:
         if args.command == "release":
             from grading.release import release
 
-            result = release(args.out_dir, force=args.force)
+            result = release(args.out_dir, force=args.force, assignment=args.assignment)
             stubbed = sum(len(v) for v in result.stubbed.values())
             print(f"wrote the student version to {result.out_dir}: {len(result.files)} files, "
                   f"{stubbed} solution regions stubbed in {len(result.stubbed)} files, "
@@ -50,7 +54,8 @@ def main(argv=None) -> int:
             from grading.grade import grade
             from grading.results import table, write_results
 
-            outcome = grade(args.submission, timeout=args.timeout, memory_mb=args.memory_mb, isolation=args.isolation)
+            outcome = grade(args.submission, timeout=args.timeout, memory_mb=args.memory_mb, isolation=args.isolation,
+                            assignment=args.assignment)
             print(table(outcome))
             if args.log:
                 from grading.results import write_log

@@ -19,6 +19,7 @@ The trust boundary (see grading.sandbox for what each isolation level holds):
 from __future__ import annotations
 
 import ast
+import json
 import os
 import pathlib
 import shutil
@@ -33,6 +34,7 @@ from grading import manifest, sandbox
 from grading.markers import HIDDEN, find_regions
 from grading.plugin import GraderPlugin, run
 from grading.reference import split_file, verify
+from grading.model_grade import take_model
 from grading.submission import SubmissionError, gather
 
 AUTOGRADER_MARKER = ".chainrule-autograder"
@@ -60,6 +62,8 @@ class GradedTest:
     hidden: bool
     cases: dict[str, str] = field(default_factory=dict)  # nodeid -> "passed" or a failure message
     printed: dict[str, str] = field(default_factory=dict)  # nodeid -> what the submission printed
+    earned: float | None = None  # points set by the grader itself (a model's accuracy), not by cases
+    note: str = ""  # shown first in the output (a model's accuracy when it earned every point)
 
     @property
     def passed_cases(self) -> int:
@@ -67,6 +71,8 @@ class GradedTest:
 
     @property
     def score(self) -> float:
+        if self.earned is not None:
+            return self.earned
         return self.points * self.passed_cases / len(self.cases) if self.cases else 0.0
 
     @property
@@ -75,7 +81,7 @@ class GradedTest:
 
     def output(self) -> str:
         """What results.json shows: one line per failed case, then the submission's own output."""
-        lines = []
+        lines = [self.note] if self.note else []
         for nodeid, message in self.cases.items():
             if message != "passed":
                 case = nodeid.split("::", 1)[-1]
@@ -95,6 +101,9 @@ class Grade:
     notes: list[str]
     seconds: float
     isolation: str = sandbox.PROCESS_LEVEL
+    assignment: str | None = None
+    # Gradescope's leaderboard entries ({"name", "value", optional "order"}), from a graded model file.
+    leaderboard: list = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -128,18 +137,40 @@ def load_reference(directory: pathlib.Path) -> dict[str, dict[str, np.ndarray]]:
     return cases
 
 
-def student_tree(root: pathlib.Path, dest: pathlib.Path) -> None:
-    """Write the student version's library folders (solutions stubbed) into dest."""
+def student_tree(root: pathlib.Path, dest: pathlib.Path, assignment: str | None = None) -> None:
+    """Write the student version's library folders (solutions stubbed) into dest.
+
+    Args:
+        root: the grader's source root (the project, or an unpacked autograder).
+        dest: the folder to fill.
+        assignment: None (the whole library) or the assignment whose release the tree is.
+    """
     if (root / AUTOGRADER_MARKER).is_file():
         release = root / "base"
+        built_for = _release_assignment(release)
+        if built_for != assignment:
+            raise GradingError(f"grade: this autograder was built for {_which(built_for)}, "
+                               f"not for {_which(assignment)}.")
     else:
         from grading.release import build
 
         release = dest.parent / "release"
-        build(root, release)
+        build(root, release, assignment)
     for folder in WORKER_FOLDERS:
         if (release / folder).is_dir():
             shutil.copytree(release / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def _which(assignment: str | None) -> str:
+    return "the whole library" if assignment is None else f"assignment {assignment}"
+
+
+def _release_assignment(release: pathlib.Path) -> str | None:
+    """The assignment a release was built for (its tests/assignment.json), None for the whole library."""
+    from grading.release import ASSIGNMENT_TESTS
+
+    listing = release / manifest.STUDENT_TESTS_DIR / ASSIGNMENT_TESTS
+    return json.loads(listing.read_text("utf-8"))["assignment"] if listing.is_file() else None
 
 
 def _standins() -> dict:
@@ -149,7 +180,7 @@ def _standins() -> dict:
 
 
 def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: int = manifest.MEMORY_LIMIT_MB,
-          root=None, isolation: str | None = None) -> Grade:
+          root=None, isolation: str | None = None, assignment: str | None = None) -> Grade:
     """Grade one submission.
 
     Args:
@@ -159,6 +190,9 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         memory_mb: address-space limit of each worker, in MiB (0: none).
         root: the grader's source root (default: where this package lives).
         isolation: one of grading.sandbox.LEVELS; default the strongest this machine allows.
+        assignment: None to grade the whole library, or the name of an assignment of the course
+            file (grading.course): its release as the base, its student files taken from the
+            submission, its graded tests at its points, and its model file when it asks for one.
 
     Returns:
         The Grade.
@@ -178,6 +212,17 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
     if isolation is not None and isolation not in sandbox.LEVELS:
         raise GradingError(f"grade: isolation must be one of {sandbox.LEVELS}, got {isolation!r}.")
     root = pathlib.Path(root) if root is not None else project_root()
+    chosen = None
+    if assignment is not None:
+        if not isinstance(assignment, str):
+            raise GradingError(f"grade: assignment must be a str (an assignment name), got {assignment!r}.")
+        from grading.course import CourseError, load_course
+
+        try:
+            chosen = load_course(root=root).get(assignment)
+        except CourseError as exc:
+            raise GradingError(f"grade: {exc}") from None
+    student_files = manifest.STUDENT_FILES if chosen is None else chosen.student_files()
     graded_dir = root / manifest.GRADED_TESTS_DIR
     begin = time.monotonic()
     reference = load_reference(root / manifest.REFERENCE_DIR)
@@ -188,9 +233,10 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         tmp = pathlib.Path(tmp)
         tree = tmp / "tree"
         tree.mkdir()
-        student_tree(root, tree)
+        student_tree(root, tree, assignment)
         try:
-            intake = gather(submission, tree, manifest.STUDENT_FILES)
+            intake = gather(submission, tree, student_files)
+            model_file = None if chosen is None or chosen.model is None else take_model(submission, tmp, chosen.model)
         except SubmissionError as exc:
             raise GradingError(f"grade: {exc}") from None
         ini = tmp / "pytest.ini"
@@ -199,6 +245,7 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         pool = sandbox.Pool(tree, level, limits)
         pool.spare = first
         plugin = GraderPlugin(pool, timeout, reference, _standins())
+        plugin.assignment = chosen
         args = [str(graded_dir), "-c", str(ini), "--rootdir", str(graded_dir.parent), "--import-mode=importlib",
                 "-p", "no:terminal", "-p", "no:cacheprovider", "--assert=plain", "--continue-on-collection-errors"]
         saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -231,8 +278,29 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
         tests[key].cases[nodeid] = plugin.outcomes.get(nodeid, "not run: the grader stopped before this test")
         if nodeid in plugin.outputs:
             tests[key].printed[nodeid] = plugin.outputs[nodeid]
+    leaderboard = []
+    if chosen is not None:
+        _assignment_points(chosen, tests, plugin)
+        if chosen.model is not None:
+            from grading.model_grade import grade_model
+
+            model_test, leaderboard = grade_model(model_file, chosen.model)
+            tests[model_test.name] = model_test
     notes = list(intake.notes)
     for file, problem in sorted(plugin.import_errors.items()):
         notes.append(f"{file} could not be imported ({problem}); the tests that need it failed.")
     notes.append(sandbox.describe(level))
-    return Grade(tests=list(tests.values()), notes=notes, seconds=time.monotonic() - begin, isolation=level)
+    return Grade(tests=list(tests.values()), notes=notes, seconds=time.monotonic() - begin, isolation=level,
+                 assignment=assignment, leaderboard=leaderboard)
+
+
+def _assignment_points(assignment, tests: dict, plugin: GraderPlugin) -> None:
+    """Give each selected test its worth in the assignment; refuse a course entry that selects nothing."""
+    where = {i["nodeid"]: (i["nodeid"].partition("::")[0], i["function"], i["case"]) for i in plugin.items}
+    for entry in assignment.tests:
+        if not any(entry.selects(*spot) for spot in where.values()):
+            raise GradingError(f"grade: assignment {assignment.name}'s tests entry for {entry.file} "
+                               f"(functions {entry.functions}, cases {entry.cases}) selects no graded test.")
+    for key, test in tests.items():
+        entry = assignment.selection(*where[next(iter(test.cases))])
+        test.points = entry.worth(test.points, len(test.cases), plugin.case_counts[key])

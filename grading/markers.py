@@ -159,23 +159,32 @@ def stub_lines(name: str | None, path: str, indent: str) -> list[str]:
     ]
 
 
-def strip_lines(lines: list[str], path: str) -> tuple[list[str], list[Region]]:
+def strip_lines(lines: list[str], path: str, keep=None) -> tuple[list[str], list[Region]]:
     """The student version of a file's lines: solution regions stubbed, hidden tests dropped.
 
     Args:
         lines: the reference file's lines.
         path: the file's path relative to the project root (named in errors and stubs).
+        keep: None, or a function of a solution region's enclosing name (as Class.method, or
+            path outside any def) returning True for a region that keeps its solution (only
+            its marker lines go): an earlier assignment's region in an assignment's release.
 
     Returns:
         (new lines, regions found).
     """
+    if keep is not None and not callable(keep):
+        raise TypeError(f"strip_lines: keep must be None or a function of a region's name, got {keep!r}.")
     regions = find_regions(lines, path)
     out: list[str] = []
     start = 0
     for region in regions:
         out.extend(lines[start : region.begin])
         if region.kind == SOLUTION:
-            out.extend(stub_lines(enclosing_name(lines, region.begin, region.indent), path, region.indent))
+            name = enclosing_name(lines, region.begin, region.indent)
+            if keep is not None and keep(name or path):
+                out.extend(region.body(lines))
+            else:
+                out.extend(stub_lines(name, path, region.indent))
         start = region.end + 1
     out.extend(lines[start:])
     return out, regions

@@ -46,6 +46,8 @@ class GraderPlugin:
         self._students: dict[str, RemoteStudent] = {}
         self._shared: tuple[str, object] | None = None  # (test file, worker) handed from test to test
         self.broken_imports: dict[str, str] = {}  # student module -> why its import hung or crashed
+        self.assignment = None  # a grading.course.Assignment: run only its tests
+        self.case_counts: dict[str, int] = {}  # "file::function" -> cases collected, before selection
 
     # -- what the fixtures call
     def new_student(self, nodeid: str) -> RemoteStudent:
@@ -101,13 +103,26 @@ class GraderPlugin:
         if report.failed:
             self.collect_errors.append(f"{report.nodeid}: {_short(str(report.longrepr), 600)}")
 
+    def pytest_collection_modifyitems(self, session, config, items):
+        """Count each test function's cases, then keep only the assignment's tests (when grading one)."""
+        for item in items:
+            key = f"{item.nodeid.partition('::')[0]}::{_function(item)}"
+            self.case_counts[key] = self.case_counts.get(key, 0) + 1
+        if self.assignment is None:
+            return
+        chosen = [item for item in items if self.assignment.selection(*_where(item)) is not None]
+        dropped = [item for item in items if self.assignment.selection(*_where(item)) is None]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = chosen
+
     def pytest_collection_finish(self, session):
         """Record every collected test with its points."""
         for item in session.items:
             marker = item.get_closest_marker("points")
             points = marker.args[0] if marker is not None and marker.args else None
-            self.items.append({"nodeid": item.nodeid, "points": points,
-                               "function": getattr(item, "originalname", None) or item.name})
+            self.items.append({"nodeid": item.nodeid, "points": points, "function": _function(item),
+                               "case": _where(item)[2]})
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -138,6 +153,16 @@ class GraderPlugin:
         """A test with no failure passed."""
         self.outcomes.setdefault(nodeid, "passed")
         self.finish_student(nodeid)
+
+
+def _function(item) -> str:
+    return getattr(item, "originalname", None) or item.name
+
+
+def _where(item) -> tuple[str, str, str | None]:
+    """(test file, test function, parametrized case id or None) of a collected item."""
+    callspec = getattr(item, "callspec", None)
+    return item.nodeid.partition("::")[0], _function(item), callspec.id if callspec is not None else None
 
 
 def run(plugin: GraderPlugin, args: list[str]) -> int:

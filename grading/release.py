@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from data.files import project_root
 from grading import manifest
+from grading.course import load_course
 from grading.markers import HIDDEN, KINDS, SOLUTION, MarkerError, Region, enclosing_name, find_regions, strip_lines
 from grading.release_folder import (CACHE_DIRS, CACHE_SUFFIXES, MARKER_HEADER, MARKER_NOTE, ReleaseError,
                                     check_replaceable, make_staging, refuse_project_folders, write_marker)
@@ -35,6 +36,8 @@ __all__ = ["MARKER_HEADER", "MARKER_NOTE", "CACHE_DIRS", "CACHE_SUFFIXES", "STUD
            "Release", "released_sources", "graded_test_sources", "strip_python", "strip_notebook", "has_tests",
            "build", "release"]
 
+# The list of an assignment's graded tests in its release (read by the graded tests' conftest).
+ASSIGNMENT_TESTS = "assignment.json"
 # Where the Makefile template takes the list of student files.
 STUDENT_FILES_SLOT = "@STUDENT_FILES@"
 
@@ -112,16 +115,18 @@ def graded_test_sources(root: pathlib.Path) -> list[str]:
     )
 
 
-def strip_python(text: str, rel: str, allowed: tuple[str, ...]) -> tuple[str, list[Region], list[str]]:
+def strip_python(text: str, rel: str, allowed: tuple[str, ...], keep=None) -> tuple[str, list[Region], list[str]]:
     """The student version of a Python file's text.
 
     Args:
         text: the reference source.
         rel: its path relative to the root (named in stubs and errors).
         allowed: the region kinds this file may hold.
+        keep: None, or a function of a region's enclosing name, True for a solution region that
+            keeps its solution (grading.markers.strip_lines).
 
     Returns:
-        (new text, regions, names of the stubbed functions).
+        (new text, regions, names of the stubbed functions; kept ones are not named).
 
     Raises:
         MarkerError: malformed markers, or a kind this file may not hold.
@@ -132,7 +137,7 @@ def strip_python(text: str, rel: str, allowed: tuple[str, ...]) -> tuple[str, li
     if not isinstance(allowed, tuple) or not all(kind in KINDS for kind in allowed):
         raise TypeError(f"strip_python: allowed must be a tuple of region kinds from {KINDS}, got {allowed!r}.")
     lines = text.split("\n")
-    new_lines, regions = strip_lines(lines, rel)
+    new_lines, regions = strip_lines(lines, rel, keep)
     for region in regions:
         if region.kind not in allowed:
             raise MarkerError(rel, region.begin + 1, f"{region.kind} regions are not allowed in this file.")
@@ -145,6 +150,8 @@ def strip_python(text: str, rel: str, allowed: tuple[str, ...]) -> tuple[str, li
             f"{exc.msg}); a solution region must hold whole statements."
         ) from exc
     names = [enclosing_name(lines, r.begin, r.indent) or rel for r in regions if r.kind == SOLUTION]
+    if keep is not None:
+        names = [name for name in names if not keep(name)]
     return new_text, regions, names
 
 
@@ -224,7 +231,14 @@ def has_tests(text: str, rel: str) -> bool:
     return False
 
 
-def _template(root: pathlib.Path, target: str, source: str) -> bytes:
+def assignment_tests(assignment) -> str:
+    """tests/assignment.json of an assignment's release: the graded tests it runs (the conftest reads it)."""
+    entries = [{key: value for key, value in (("file", t.file), ("functions", t.functions), ("cases", t.cases))
+                if value is not None} for t in assignment.tests]
+    return json.dumps({"assignment": assignment.name, "tests": entries}, indent=1) + "\n"
+
+
+def _template(root: pathlib.Path, target: str, source: str, student_files=manifest.STUDENT_FILES) -> bytes:
     """The student version's file `target`, from the template `source` under root."""
     path = root / source
     if not path.is_file():
@@ -235,20 +249,24 @@ def _template(root: pathlib.Path, target: str, source: str) -> bytes:
         if text.count(STUDENT_FILES_SLOT) != 1:
             raise ReleaseError(f"release: {source} must hold {STUDENT_FILES_SLOT} exactly once (the files "
                                f"`make submission` packs); found it {text.count(STUDENT_FILES_SLOT)} times.")
-        awkward = [rel for rel in manifest.STUDENT_FILES if any(c.isspace() or c in "$#\\'\"" for c in rel)]
+        awkward = [rel for rel in student_files if any(c.isspace() or c in "$#\\'\"" for c in rel)]
         if awkward:
             raise ReleaseError(f"release: grading.manifest.STUDENT_FILES {awkward} hold spaces or characters "
                                "a Makefile cannot list; rename those files.")
-        text = text.replace(STUDENT_FILES_SLOT, " \\\n    ".join(manifest.STUDENT_FILES))
+        text = text.replace(STUDENT_FILES_SLOT, " \\\n    ".join(student_files))
     return text.encode("utf-8")
 
 
-def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
+def build(root: pathlib.Path, dest: pathlib.Path, assignment: str | None = None) -> Release:
     """Write the student version into dest, an empty or missing folder (no atomicity, no marker here).
 
     Args:
         root: the project root holding the reference solution.
         dest: where to write.
+        assignment: None for the whole library (every solution stubbed, every graded test), or
+            the name of an assignment of the course file (grading.course): the solutions of the
+            assignments it lists as complete kept, every other one stubbed, only its notebooks,
+            only its public graded tests (tests/assignment.json says which).
 
     Returns:
         The Release summary.
@@ -256,14 +274,24 @@ def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
     root = _path("build", "root", root)
     dest = _path("build", "dest", dest)
     result = Release(out_dir=dest)
+    course = chosen = None
+    if assignment is not None:
+        course = load_course(root=root)
+        chosen = course.get(_text("build", "assignment", assignment))
+    marked: set[str] = set()
     for rel in released_sources(root):
         if rel in manifest.STUDENT_TEMPLATES:
+            continue
+        if chosen is not None and rel.endswith(".ipynb") and pathlib.PurePosixPath(rel).name not in chosen.notebooks:
             continue
         raw = (root / rel).read_bytes()
         if rel.endswith((".py", ".ipynb")) or not _is_binary(raw):
             text = raw.decode("utf-8")
             if rel.endswith(".py"):
-                text, regions, names = strip_python(text, rel, allowed=(SOLUTION,))
+                keep = None if chosen is None else (lambda name, rel=rel: course.keeps_solution(chosen, rel, name))
+                text, regions, names = strip_python(text, rel, allowed=(SOLUTION,), keep=keep)
+                if any(r.kind == SOLUTION for r in regions):
+                    marked.add(rel)
             elif rel.endswith(".ipynb"):
                 text, regions, names = strip_notebook(text, rel)
             else:
@@ -275,6 +303,9 @@ def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
         _write(dest / rel, raw)
         result.files.append(rel)
     for rel in graded_test_sources(root):
+        name = pathlib.PurePosixPath(rel).name
+        if chosen is not None and name.startswith("test") and not any(t.file == name for t in chosen.tests):
+            continue
         text, regions, _ = strip_python((root / rel).read_text("utf-8"), rel, allowed=(HIDDEN,))
         result.hidden_regions += sum(r.kind == HIDDEN for r in regions)
         target = pathlib.PurePosixPath(manifest.STUDENT_TESTS_DIR) / pathlib.PurePosixPath(rel).relative_to(
@@ -285,10 +316,14 @@ def build(root: pathlib.Path, dest: pathlib.Path) -> Release:
             continue
         _write(dest / target, text.encode("utf-8"))
         result.files.append(target.as_posix())
-    for target, source in manifest.STUDENT_TEMPLATES.items():
-        _write(dest / target, _template(root, target, source))
+    if chosen is not None:
+        target = f"{manifest.STUDENT_TESTS_DIR}/{ASSIGNMENT_TESTS}"
+        _write(dest / target, assignment_tests(chosen).encode("utf-8"))
         result.files.append(target)
-    marked = {rel for rel in result.stubbed if rel.endswith(".py")}
+    student_files = manifest.STUDENT_FILES if chosen is None else chosen.student_files()
+    for target, source in manifest.STUDENT_TEMPLATES.items():
+        _write(dest / target, _template(root, target, source, student_files))
+        result.files.append(target)
     missing = sorted(set(manifest.STUDENT_FILES) - marked)
     extra = sorted(marked - set(manifest.STUDENT_FILES))
     if missing or extra:
@@ -303,7 +338,7 @@ def _is_binary(raw: bytes) -> bool:
     return b"\0" in raw[:8192] or raw[:2] == b"\x1f\x8b"
 
 
-def release(out_dir, *, root=None, force: bool = False) -> Release:
+def release(out_dir, *, root=None, force: bool = False, assignment: str | None = None) -> Release:
     """Write the student version to out_dir, atomically, with the release marker at its top.
 
     Args:
@@ -311,6 +346,7 @@ def release(out_dir, *, root=None, force: bool = False) -> Release:
             It may not be, lie inside or contain the project root (compared through symlinks).
         root: the project root (default: the one this package lives in).
         force: replace an earlier release in out_dir once the new tree is complete.
+        assignment: None for the whole library, or an assignment of the course file (see build).
 
     Returns:
         The Release summary, with out_dir pointing at the final folder (symlinks resolved).
@@ -337,7 +373,7 @@ def release(out_dir, *, root=None, force: bool = False) -> Release:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = make_staging(target)
     try:
-        result = build(root, staging)
+        result = build(root, staging, assignment)
         write_marker(staging, result.files)
         result.files.append(manifest.RELEASE_MARKER)
         if replacing:

@@ -6,6 +6,9 @@ among its cases, so a test with four cases earns a quarter of its points per pas
 
 from __future__ import annotations
 
+import json
+import pathlib
+
 import pytest
 from grading_checks import LocalStudent
 
@@ -13,6 +16,28 @@ from grading_checks import LocalStudent
 def pytest_configure(config):
     """Register the points marker."""
     config.addinivalue_line("markers", "points(n): what the test is worth; a parametrized test shares n among its cases")
+
+
+def _selected(entries, item) -> bool:
+    file = pathlib.PurePosixPath(item.nodeid.partition("::")[0]).name
+    function = getattr(item, "originalname", None) or item.name
+    callspec = getattr(item, "callspec", None)
+    case = callspec.id if callspec is not None else None
+    return any(entry["file"] == file and function in entry.get("functions", [function])
+               and (case is None or case in entry.get("cases", [case])) for entry in entries)
+
+
+def pytest_collection_modifyitems(config, items):
+    """In an assignment's release, run only its tests (assignment.json, next to this file, lists them)."""
+    listing = pathlib.Path(__file__).with_name("assignment.json")
+    if getattr(config, "chainrule_grader", None) is not None or not listing.is_file():
+        return  # the autograder selects the tests itself
+    entries = json.loads(listing.read_text("utf-8"))["tests"]
+    chosen = [item for item in items if _selected(entries, item)]
+    deselected = [item for item in items if not _selected(entries, item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = chosen
 
 
 @pytest.fixture
