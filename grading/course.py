@@ -13,7 +13,7 @@ the library's markers, so a typo in the course file is an error naming the entry
 
 A selected parametrized test keeps the share of its points its selected cases carry (a test of
 10 points with 5 cases, 2 of them selected, is worth 4 in that assignment) unless the entry
-gives points; ``TestSelection.worth`` computes it.
+gives points; ``GradedSelection.worth`` computes it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class CourseError(ValueError):
 
 
 @dataclass(frozen=True)
-class TestSelection:
+class GradedSelection:
     """Graded tests of one file: all, or some functions, or some parametrized cases."""
 
     file: str
@@ -88,7 +88,7 @@ class Assignment:
     title: str
     solutions: dict  # file -> tuple of function names, or ALL
     notebooks: tuple[str, ...]
-    tests: tuple[TestSelection, ...]
+    tests: tuple[GradedSelection, ...]
     complete: tuple[str, ...]
     model: ModelSpec | None = None
 
@@ -101,7 +101,7 @@ class Assignment:
         names = self.solutions.get(rel)
         return names is not None and (names == ALL or function in names)
 
-    def selection(self, file: str, function: str, case: str | None) -> TestSelection | None:
+    def selection(self, file: str, function: str, case: str | None) -> GradedSelection | None:
         """The entry that selects a graded test, or None."""
         return next((s for s in self.tests if s.selects(file, function, case)), None)
 
@@ -206,7 +206,7 @@ def _assignment(where: str, entry, root: pathlib.Path, earlier: list[str]) -> As
         _check_keys(spot, test, {"file"}, {"functions", "cases", "points"})
         if not (isinstance(test["file"], str) and (root / manifest.GRADED_TESTS_DIR / test["file"]).is_file()):
             raise CourseError(f"{spot}: file {test['file']!r} is not a file of {manifest.GRADED_TESTS_DIR}.")
-        tests.append(TestSelection(
+        tests.append(GradedSelection(
             test["file"],
             _strings(f"{spot}.functions", test["functions"], "test functions") if "functions" in test else None,
             _strings(f"{spot}.cases", test["cases"], "case ids") if "cases" in test else None,
@@ -250,11 +250,6 @@ def load_course(path=None, root=None) -> Course:
             raise CourseError(f"{path}: two assignments are called {assignment.name!r}.")
         assignments.append(assignment)
     regions = solution_regions(root)
-    for rel, function in regions:
-        owners = [a.name for a in assignments if a.owns(rel, function)]
-        if len(owners) != 1:
-            raise CourseError(f"{path}: the solution region of {function} in {rel} belongs to "
-                              f"{owners or 'no assignment'}; it must belong to exactly one.")
     present = set(regions)
     for assignment in assignments:
         for rel, names in assignment.solutions.items():
@@ -262,4 +257,9 @@ def load_course(path=None, root=None) -> Course:
                 if (rel, function) not in present:
                     raise CourseError(f"{path}: assignment {assignment.name} names {function} in {rel}, "
                                       f"which has no solution region there.")
+    for rel, function in regions:
+        owners = [a.name for a in assignments if a.owns(rel, function)]
+        if len(owners) != 1:
+            raise CourseError(f"{path}: the solution region of {function} in {rel} belongs to "
+                              f"{owners or 'no assignment'}; it must belong to exactly one.")
     return Course(str(document["name"]), tuple(assignments))

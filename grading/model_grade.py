@@ -82,6 +82,7 @@ def take_model(submission, scratch: pathlib.Path, spec):
         The path of the copy, or a str saying why there is none (missing, too large, a link).
     """
     dest = pathlib.Path(scratch) / "model"
+    dest.mkdir(exist_ok=True)
     try:
         intake = gather(submission, dest, [spec.file], max_file_bytes=spec.max_bytes)
     except SubmissionError as exc:
