@@ -1,5 +1,5 @@
 # chainrule: every target creates .venv on first use and installs what it needs, one stamp per level:
-# runtime (numpy, scipy, matplotlib) for train and the tools, + test extras for test and grading,
+# runtime (numpy, scipy, matplotlib) for train and the tools, + test and cluster extras for test and grading,
 # + notebooks extras (JupyterLab) for notebook. A level reinstalls when the package metadata changes.
 PYTHON ?= python3
 VENV   := .venv
@@ -66,8 +66,9 @@ $(STAMP_RUNTIME): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
+# The cluster extra (dask) comes too: the tests run search and batch grading on a real LocalCluster.
 $(STAMP_TEST): $(STAMP_RUNTIME)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,cluster]'
 	touch $@
 
 # The kernelspec goes into .venv (found before a user-wide python3 kernel), so the notebooks run on .venv.

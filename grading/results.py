@@ -1,8 +1,9 @@
 """Gradescope's results.json and the terminal score table, from a Grade.
 
 results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/) carries a
-top-level score, execution_time, output, visibility and stdout_visibility, and one entry per
-test with name, number, score, max_score, status, output and visibility.
+top-level score, execution_time, output, visibility and stdout_visibility, one entry per test
+with name, number, score, max_score, status, output and visibility, and, when the assignment
+grades a model file, Gradescope's leaderboard: a list of {"name", "value", optional "order"}.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def to_gradescope(grade) -> dict:
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
+        **({"leaderboard": grade.leaderboard} if grade.leaderboard else {}),
     }
 
 

@@ -32,6 +32,8 @@ DECLARED_POINTS = len(DECLARED)
 
 # The grading scheme: every graded test and its points, in the order Gradescope lists them.
 POINTS = {
+    "test_captioning.py::test_captioning_loss_matches_the_course_check": 4,
+    "test_captioning.py::test_captioning_gradients_match_numeric_gradient": 3,
     "test_classifiers.py::test_knn_distances_worked_example": 2,
     "test_classifiers.py::test_knn_predict_labels_votes_and_breaks_ties_toward_the_smaller_label": 1,
     "test_classifiers.py::test_naive_loss_gradient_matches_numeric_gradient": 2,
@@ -80,8 +82,8 @@ POINTS = {
     "test_optim.py::test_adam_first_step_has_size_learning_rate": 1,
     "test_optim.py::test_update_rules_match_reference_over_five_steps": 3,
 }
-FULL = sum(POINTS.values())  # 86 + 2 per declared case
-TESTS = len(POINTS)  # 47
+FULL = sum(POINTS.values())  # 93 + 2 per declared case
+TESTS = len(POINTS)  # 49
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +111,12 @@ def test_reference_solution_gets_full_marks_in_gradescope_format(full_marks):
     assert set(full_marks) == {"score", "execution_time", "output", "visibility", "stdout_visibility", "tests"}
     assert {t["name"]: t["max_score"] for t in full_marks["tests"]} == POINTS
     assert [t["name"] for t in full_marks["tests"]] == list(POINTS)
-    assert full_marks["score"] == FULL == 86 + 2 * DECLARED_POINTS
+    assert full_marks["score"] == FULL == 93 + 2 * DECLARED_POINTS
     for test in full_marks["tests"]:
         assert set(test) == {"name", "number", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] == "passed" and test["score"] == test["max_score"] > 0
         assert test["visibility"] in (manifest.PUBLIC_VISIBILITY, manifest.HIDDEN_VISIBILITY)
-    assert "Public tests passed: 32 of 32." in full_marks["output"]  # 31 hand-written, 1 over the declared cases
+    assert "Public tests passed: 34 of 34." in full_marks["output"]  # 33 hand-written, 1 over the declared cases
     assert sandbox.describe(sandbox.isolation()) in full_marks["output"]
     assert "all tests passed" not in full_marks["output"].lower()
     hidden = [t for t in full_marks["tests"] if t["visibility"] == manifest.HIDDEN_VISIBILITY]

@@ -202,15 +202,15 @@ def test_make_train_installs_the_runtime_dependencies_only(tmp_path):
 
 
 def test_make_test_adds_the_test_extras_after_make_train(tmp_path):
-    """`make test` on a fresh .venv installs runtime then test extras; after `make train` only the extras."""
+    """`make test` on a fresh .venv installs runtime then the test and cluster extras; after `make train` only the extras."""
     venv = tmp_path / "venv"
     fresh = _make_dry_run("test", venv)
-    assert fresh.index("pip install --quiet -e .\n") < fresh.index("pip install --quiet -e '.[test]'")
+    assert fresh.index("pip install --quiet -e .\n") < fresh.index("pip install --quiet -e '.[test,cluster]'")
     (venv / "bin").mkdir(parents=True)
     (venv / ".installed-runtime").touch()  # what `make train` leaves, newer than setup.cfg
     after_train = _make_dry_run("test", venv)
     assert "-m venv" not in after_train and "pip install --quiet -e .\n" not in after_train
-    assert "pip install --quiet -e '.[test]'" in after_train and after_train.rstrip().endswith("-m pytest")
+    assert "pip install --quiet -e '.[test,cluster]'" in after_train and after_train.rstrip().endswith("-m pytest")
 
 
 def test_make_notebook_installs_jupyterlab_and_serves_the_notebooks(tmp_path):
