@@ -150,10 +150,63 @@ def _tail(file) -> str:
     return file.read().decode("utf-8", "replace")
 
 
+def _parents() -> dict[int, list[int]]:
+    """parent pid -> its children's pids, for every process this one can see in /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def kill_tree(pid: int) -> int:
+    """SIGKILL pid and every process descended from it, in whatever session or group each runs.
+
+    A process group is not enough: the grader starts each sandboxed worker in a session of its
+    own, so killing a hung grading's group left a worker spinning in the submission's code. Each
+    process found is stopped first (SIGSTOP), so nothing forks or reparents while the tree is
+    walked; the walk repeats until it finds nothing new. Off Linux (no /proc) only pid's group.
+
+    Args:
+        pid: the root of the tree (a child of this process, not yet reaped).
+
+    Returns:
+        How many processes were signalled.
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
+        raise ValueError(f"kill_tree: pid must be an int > 1, got {pid!r}.")
+    found: list[int] = []
+    if os.path.isdir("/proc/self"):
+        for _ in range(20):
+            children, frontier, before = _parents(), [pid], len(found)
+            while frontier:
+                current = frontier.pop()
+                if current not in found:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(current, signal.SIGSTOP)
+                        found.append(current)
+                frontier.extend(children.get(current, []))
+            if len(found) == before:
+                break
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for current in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(current, signal.SIGKILL)
+    return len(found)
+
+
 def run_command(args: list[str], timeout: float | None = None, cwd: str | None = None) -> CommandResult:
     """Run ``python args...`` (this interpreter) as a subprocess with BLAS pinned to one thread.
 
-    Runs on the executor's worker, so a crash, hang or flood there ends this subprocess only.
+    Runs on the executor's worker, so a crash, hang or flood there ends this subprocess only; at
+    the timeout it is killed with everything it started (kill_tree), sandboxed workers included,
+    and the temporary files it left (it ran with a private TMPDIR) are removed.
 
     Args:
         args: the arguments after the interpreter, e.g. ["-m", "solver", "--epochs", "2"].
@@ -165,16 +218,24 @@ def run_command(args: list[str], timeout: float | None = None, cwd: str | None =
     """
     if not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
         raise TypeError(f"run_command: args must be a list of str, got {args!r}.")
-    env = dict(os.environ, **PINNED_ENV)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(f"run_command: timeout must be None or a positive number of seconds, got {timeout!r}.")
     begin = time.monotonic()
-    # Output goes to unnamed temporary files (bounded memory whatever the command prints).
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    # Output goes to unnamed temporary files (bounded memory whatever the command prints); the
+    # command's own temporary files go to a private TMPDIR, removed after it, killed or not.
+    with tempfile.TemporaryDirectory(prefix="chainrule-command-", ignore_cleanup_errors=True) as scratch, \
+            tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        env = dict(os.environ, **PINNED_ENV, TMPDIR=scratch)
         proc = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err, start_new_session=True)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             code = None
+            kill_tree(proc.pid)
+        except BaseException:  # interrupted (Ctrl-C reaches this worker too): leave nothing running
+            kill_tree(proc.pid)
+            raise
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # what it left behind in its session too
