@@ -1,4 +1,4 @@
-"""python -m grading {release,grade,autograder-zip,make-reference}: see --help of each."""
+"""python -m grading {release,grade,grade-all,autograder-zip,make-reference}: see --help of each."""
 
 from __future__ import annotations
 
@@ -29,8 +29,13 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"memory limit of the test process in MiB, 0 for none (default {manifest.MEMORY_LIMIT_MB})")
     grade.add_argument("--log", metavar="PATH", help="keep what the submission printed (bounded) in this file")
     grade.add_argument("--isolation", choices=LEVELS, help="force an isolation level (default: the strongest available)")
+    from grading.batch import add_parser as add_grade_all
+
+    add_grade_all(commands)
     package = commands.add_parser("autograder-zip", help="package the autograder for Gradescope")
     package.add_argument("out_zip", metavar="OUT.zip")
+    package.add_argument("--assignment", metavar="NAME",
+                         help="the autograder of one assignment of grading/course.json (default: the whole library)")
     commands.add_parser("make-reference", help="regenerate grading/reference from the reference solution")
     return parser
 
@@ -41,6 +46,10 @@ def main(argv=None) -> int:
     from grading.markers import MarkerError
     from grading.reference import ReferenceError
 
+    if args.command == "grade-all":  # its own exit codes: 1 for a failure, 2 for a usage error
+        from grading.batch import run as grade_all
+
+        return grade_all(args)
     try:
         if args.command == "release":
             from grading.release import release
@@ -66,7 +75,7 @@ def main(argv=None) -> int:
         elif args.command == "autograder-zip":
             from grading.autograder import autograder_zip
 
-            names = autograder_zip(args.out_zip)
+            names = autograder_zip(args.out_zip, assignment=args.assignment)
             print(f"wrote {args.out_zip} ({len(names)} files); upload it as the Gradescope autograder")
         else:
             from data.files import project_root

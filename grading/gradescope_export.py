@@ -1,6 +1,6 @@
 """Read a Gradescope export's ``submission_metadata.yml`` without a YAML library.
 
-An export ("Download submissions" on an assignment) is a folder holding ``submission_metadata.yml``
+An export (an assignment's "Export Submissions", unzipped) is a folder holding ``submission_metadata.yml``
 and one ``submission_<id>/`` folder per submission. The metadata is Ruby-style YAML written by
 Psych: symbol keys with a leading colon, sequences at their parent key's indentation::
 
@@ -177,6 +177,12 @@ def parse_metadata(text: str, source: str = METADATA_NAME) -> dict[str, tuple[Su
     return result
 
 
+def _folder(fn: str, folder) -> str:
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"{fn}: folder must be a path (str or os.PathLike), got {type(folder).__name__} {folder!r}.")
+    return os.fspath(folder)
+
+
 def is_export(folder) -> bool:
     """Whether folder holds a submission_metadata.yml (a regular file, not a link).
 
@@ -185,8 +191,11 @@ def is_export(folder) -> bool:
 
     Returns:
         bool.
+
+    Raises:
+        TypeError: folder is not a path.
     """
-    path = os.path.join(os.fspath(folder), METADATA_NAME)
+    path = os.path.join(_folder("is_export", folder), METADATA_NAME)
     return os.path.isfile(path) and not os.path.islink(path)
 
 
@@ -200,9 +209,10 @@ def read_metadata(folder) -> dict[str, tuple[Submitter, ...]]:
         As parse_metadata.
 
     Raises:
+        TypeError: folder is not a path.
         MetadataError: the file is missing, a link, too large, not UTF-8 or malformed.
     """
-    path = os.path.join(os.fspath(folder), METADATA_NAME)
+    path = os.path.join(_folder("read_metadata", folder), METADATA_NAME)
     if not is_export(folder):
         raise MetadataError(f"read_metadata: {path} is missing or not a regular file.")
     size = os.path.getsize(path)
@@ -233,9 +243,13 @@ def student_key(submission: str, submitters) -> str:
 
     Raises:
         ValueError: submission itself is not a safe folder name.
+        TypeError: submitters holds something other than Submitter.
     """
     if not (isinstance(submission, str) and SAFE_KEY.fullmatch(submission)):
         raise ValueError(f"student_key: submission must be a folder name like 'submission_123', got {submission!r}.")
+    submitters = list(submitters)
+    if not all(isinstance(person, Submitter) for person in submitters):
+        raise TypeError(f"student_key: submitters must be Submitter objects, got {submitters!r:.120}.")
     keys = []
     for person in submitters:
         usable = [value for value in (person.sid, person.email) if value and SAFE_KEY.fullmatch(value)]

@@ -1,7 +1,13 @@
-"""``python -m solver``: train a net from the command line (see solver.cli)."""
+"""``python -m solver``: train a net from the command line (see solver.cli);
+``python -m solver search ...``: a hyperparameter search (see solver.search_cli)."""
 
 import sys
 
-from solver.cli import main
+if sys.argv[1:2] == ["search"]:
+    from solver.search_cli import main
 
-sys.exit(main())
+    sys.exit(main(sys.argv[2:]))
+else:
+    from solver.cli import main
+
+    sys.exit(main())

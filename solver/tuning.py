@@ -26,24 +26,28 @@ settings resumes: trials whose folder holds a finished run are read, not run aga
 from __future__ import annotations
 
 import concurrent.futures
-import csv
-import io
 import itertools
-import json
 import math
 import os
 import pathlib
-import shlex
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.files import atomic_write, write_atomically
 from layers.validate import integer, real_number
 from solver.cli_flags import DATASETS, FLOAT_RANGES, INT_MINIMA, NON_NEGATIVE, POSITIVE, UNIT, build_parser
 from solver.optim import UPDATE_RULES
 from solver.schedules import SCHEDULES
+from solver.tuning_report import (
+    SearchResult,
+    Trial,
+    open_search_folder,
+    read_finished_run,
+    sort_trials,
+    trial_from_outcome,
+    write_report,
+    write_tables,
+)
 
 __all__ = ["search", "plan_trials", "check_space", "run_trial", "Trial", "SearchResult", "PARAMETERS"]
 
@@ -59,7 +63,6 @@ MAX_GRID = 10_000
 OWN_FLAGS = {"out": "each trial writes out/trial-<i>", "seed": "each trial's seed is drawn from the search seed",
              "dataset": "give it as search's dataset", "quiet": "trials always run quiet",
              "resume": "trials start fresh (a re-run of the search resumes it)"}
-FILES = ("search.json", "results.csv", "results.md", "best.json", "search.png")
 
 
 def _space_label(name):
@@ -92,7 +95,8 @@ def _check_range(fn, where, name, spec):
         raise ValueError(f"{fn}: {where} must be a range (low, high) with low < high, got {spec!r}.")
     if PARAMETERS[name] == "log" and low <= 0:
         raise ValueError(f"{fn}: {where} is sampled log-uniformly, so its low end must be > 0, got {spec!r}; to "
-                         f"try {name} 0 as well, give the alternatives [0.0, ({high / 1e4:g}, {high:g})].")
+                         f"try {name} 0 as well, give 0 as an alternative of its own beside a range starting above 0 "
+                         f"(like {high / 1e4:g} to {high:g}).")
     return {"low": low, "high": high}
 
 
@@ -164,6 +168,8 @@ def plan_trials(space, trials=None, *, seed=0, grid=False, fn="plan_trials"):
     """
     checked = check_space(space, fn)
     seed = integer(fn, "seed", seed, low=0)
+    if not isinstance(grid, bool):
+        raise TypeError(f"{fn}: grid must be True or False, got {grid!r}.")
     if grid:
         for name, alternatives in checked.items():
             if any(isinstance(a, dict) for a in alternatives):
@@ -215,6 +221,8 @@ def _flag_words(fn, fixed, space):
                 raise TypeError(f"{fn}: fixed[{key!r}] is an on/off flag: give True or False, got {value!r}.")
             words += [flag] if value else []
             continue
+        if value is None:  # as if not given: the training command's default
+            continue
         values = list(value) if isinstance(value, (list, tuple)) else [value]
         if action.type is pathlib.Path:  # the trials run in another folder
             values = [pathlib.Path(v).expanduser().resolve() for v in values]
@@ -240,20 +248,11 @@ def _config_words(config):
     return words
 
 
-def _last_line(text):
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def _finished_run(folder):
-    """metrics.json of a run folder the training command completed (model.npz is written last), else None."""
-    try:
-        metrics = json.loads((pathlib.Path(folder) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    complete = (isinstance(metrics, dict) and isinstance(metrics.get("val_acc"), (int, float))
-                and (pathlib.Path(folder) / "model.npz").is_file())
-    return {k: v for k, v in metrics.items() if not k.endswith("_history")} if complete else None
+def _reason(stderr):
+    """Why the training command failed, in one line: its own message (which may span lines), else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    own = [i for i, line in enumerate(lines) if line.startswith("python -m solver: ")]
+    return " ".join(lines[own[-1]:]).removeprefix("python -m solver: ") if own else (lines[-1] if lines else "")
 
 
 def run_trial(args, folder, timeout=None):
@@ -266,7 +265,8 @@ def run_trial(args, folder, timeout=None):
 
     Returns:
         {"status": "ok", "metrics": metrics.json without its histories, "seconds": wall seconds}, or
-        {"status": "failed", "reason": the last line of its stderr, "seconds": ...}: plain data.
+        {"status": "failed", "reason": the command's one-line reason (or its stderr's last line),
+        "seconds": ...}: plain data.
     """
     from solver.executor import run_command
 
@@ -276,34 +276,38 @@ def run_trial(args, folder, timeout=None):
     done = run_command(["-m", "solver", *args], timeout=timeout, cwd=str(pathlib.Path(__file__).resolve().parents[1]))
     if done.returncode is None:
         return {"status": "failed", "reason": f"killed after the timeout of {timeout:g} s", "seconds": done.seconds}
-    metrics = _finished_run(folder) if done.ok else None
+    metrics = read_finished_run(folder) if done.ok else None
     if metrics is None:
-        reason = _last_line(done.stderr) or f"exit status {done.returncode}"
+        reason = _reason(done.stderr) or f"exit status {done.returncode}"
         reason = reason if not done.ok else f"exit status 0 but no complete metrics.json in {folder}"
         return {"status": "failed", "reason": reason, "seconds": done.seconds}
     return {"status": "ok", "metrics": metrics, "seconds": done.seconds}
 
 
-def _open_folder(fn, out, record, resume):
-    """Create out, or check that the search it holds is this one (naming what differs)."""
-    path = out / "search.json"
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except ValueError as exc:
-            raise ValueError(f"{fn}: {path} is damaged ({exc}); give another out folder.") from None
-        if not resume:
-            raise ValueError(f"{fn}: {out} already holds a search; pass resume=True to continue it, or another out.")
-        differences = [f"{key}: {saved.get(key)!r} there, {value!r} now" for key, value in record.items()
-                       if saved.get(key) != value]
-        if differences:
-            raise ValueError(f"{fn}: {path} was written by another search; use the same settings to resume it, or "
-                             f"another out folder. Differences: {'; '.join(differences)}.")
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{fn}: out {out} exists and holds no search.json; give a new or empty folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(record, indent=1) + "\n")
+def _check_arguments(fn, dataset, out, jobs, executor, scheduler, client, resume, timeout, on_trial):
+    """search's other arguments, checked before anything is created; returns (jobs, timeout)."""
+    from solver.executor import DASK_MISSING, KINDS, dask_available
+
+    if dataset not in DATASETS:
+        raise ValueError(f"{fn}: dataset must be one of {DATASETS}, got {dataset!r}.")
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"{fn}: out must be a folder path, got {out!r}.")
+    if executor not in KINDS:
+        raise ValueError(f"{fn}: executor must be one of {KINDS}, got {executor!r}.")
+    if executor == "local" and (scheduler is not None or client is not None):
+        raise ValueError(f"{fn}: scheduler and client are for executor='dask'; executor is 'local'.")
+    if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
+        raise ValueError(f"{fn}: scheduler must be an address like 'tcp://HOST:PORT', got {scheduler!r}.")
+    if client is not None and not hasattr(client, "get_executor"):
+        raise TypeError(f"{fn}: client must be a dask.distributed.Client, got {type(client).__name__}.")
+    if executor == "dask" and client is None and not dask_available():
+        raise RuntimeError(f"{fn}: {DASK_MISSING}.")
+    if not isinstance(resume, bool):
+        raise TypeError(f"{fn}: resume must be True or False, got {resume!r}.")
+    if on_trial is not None and not callable(on_trial):
+        raise TypeError(f"{fn}: on_trial must be callable or None, got {on_trial!r}.")
+    timeout = None if timeout is None else real_number(fn, "timeout", timeout, low=0.0, low_open=True)
+    return integer(fn, "jobs", jobs, low=1, allow_none=True), timeout
 
 
 def search(space, *, out, trials=None, dataset="digits", seed=0, jobs=None, executor="local", scheduler=None,
@@ -333,61 +337,45 @@ def search(space, *, out, trials=None, dataset="digits", seed=0, jobs=None, exec
         TypeError, ValueError: a bad argument, or out holding another search (naming what differs).
         RuntimeError: executor "dask" without the cluster extra. OSError: out cannot be written.
     """
-    from solver.executor import KINDS, open_executor  # here: importing solver costs no executor
-
     fn = "search"
     plans = plan_trials(space, trials, seed=seed, grid=grid, fn=fn)
     checked = check_space(space, fn)
-    if dataset not in DATASETS:
-        raise ValueError(f"{fn}: dataset must be one of {DATASETS}, got {dataset!r}.")
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"{fn}: out must be a folder path, got {out!r}.")
-    if executor not in KINDS:
-        raise ValueError(f"{fn}: executor must be one of {KINDS}, got {executor!r}.")
-    if executor == "local" and (scheduler is not None or client is not None):
-        raise ValueError(f"{fn}: scheduler and client are for executor='dask'; executor is 'local'.")
-    jobs = integer(fn, "jobs", jobs, low=1, allow_none=True)
-    timeout = None if timeout is None else real_number(fn, "timeout", timeout, low=0.0, low_open=True)
-    if on_trial is not None and not callable(on_trial):
-        raise TypeError(f"{fn}: on_trial must be callable or None, got {on_trial!r}.")
+    jobs, timeout = _check_arguments(fn, dataset, out, jobs, executor, scheduler, client, resume, timeout, on_trial)
     words = ["--dataset", dataset, *_flag_words(fn, fixed, checked)]
     out = pathlib.Path(out).expanduser().resolve()
-    record = {"format": SEARCH_FORMAT, "dataset": dataset, "seed": seed, "grid": bool(grid), "space": checked,
+    record = {"format": SEARCH_FORMAT, "dataset": dataset, "seed": seed, "grid": grid, "space": checked,
               "fixed": words[2:]}
-    _open_folder(fn, out, record, resume)
-
+    open_search_folder(fn, out, record, resume)
+    previous_csv = (out / "results.csv").read_text() if (out / "results.csv").is_file() else None
     done, pending = [], []
     for plan in plans:
         folder = out / f"trial-{plan['index']:03d}"
-        command = [*words, *_config_words(plan["config"]), "--seed", str(plan["seed"])]
-        plan["command"], metrics = command, _finished_run(folder)
+        plan["command"] = [*words, *_config_words(plan["config"]), "--seed", str(plan["seed"])]
+        metrics = read_finished_run(folder)
         if metrics is not None and metrics.get("settings", {}).get("seed") == plan["seed"]:
-            done.append(_trial_from(plan, folder, {"status": "ok", "metrics": metrics}, resumed=True))
+            done.append(trial_from_outcome(plan, folder, {"status": "ok", "metrics": metrics}, resumed=True))
         else:
             pending.append((plan, folder))
     if pending:
+        from solver.executor import open_executor  # here: importing solver costs no executor
+
         with open_executor(jobs, executor, scheduler, client) as pool:
             futures = {pool.submit(run_trial, [*plan["command"], "--out", str(folder), "--quiet"], str(folder),
                                    timeout): (plan, folder) for plan, folder in pending}
-            start, ran = time.monotonic(), 0
+            start = time.monotonic()
             try:
-                for future in concurrent.futures.as_completed(futures):
-                    plan, folder = futures[future]
+                for ran, future in enumerate(concurrent.futures.as_completed(futures), 1):
                     try:
                         outcome = future.result()
                     except Exception as exc:  # the worker itself failed (e.g. a dask worker died)
                         outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-                    done.append(_trial_from(plan, folder, outcome))
-                    ran += 1
-                    _write_tables(out, _sort(done), checked)
+                    done.append(trial_from_outcome(*futures[future], outcome))
+                    write_tables(out, sort_trials(done), list(checked))
                     if on_trial is not None:
-                        eta = (time.monotonic() - start) / ran * (len(pending) - ran)
-                        on_trial(done[-1], ran, len(pending), eta)
+                        on_trial(done[-1], ran, len(pending), (time.monotonic() - start) / ran * (len(pending) - ran))
             finally:
                 for future in futures:
                     future.cancel()  # on an interrupt: those not started yet
-    trials = _sort(done)
-    from solver.search_report import write_report
-
-    files = write_report(out, trials, checked, plans, fixed_words=words)
+    trials = sort_trials(done)
+    files = {"search.json": out / "search.json", **write_report(out, trials, list(checked), previous_csv)}
     return SearchResult(out, trials, files)

@@ -231,3 +231,11 @@ def test_quick_timing_makes_every_sample_a_single_call():
     calls = []
     per_call = median_per_call({"count": lambda: calls.append(1)}, repeats=3, **QUICK_TIMING)["count"]
     assert len(calls) == 2 + 1 + 3 and per_call >= 0, len(calls)
+
+
+def test_search_benchmark_runs_and_prints_trials_per_minute(capsys):
+    """`python -m benchmarks.search --quick` exits 0 with a row per executor, the same trials found on each."""
+    out = _main_output("search", ["--quick"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith(("| local pool |", "| dask LocalCluster |"))]
+    assert len(rows) == 3 and [row.split(" | ")[1] for row in rows[:2]] == ["1", "2"], out
+    assert "on every executor: yes." in out and "trials per minute per core" in out
