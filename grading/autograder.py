@@ -20,6 +20,7 @@ import zipfile
 from data.files import atomic_write, project_root
 from grading import manifest
 from grading.grade import AUTOGRADER_MARKER
+from grading.model_grade import HELDOUT_DIR
 from grading.reference import verify
 from grading.release import build
 
@@ -45,7 +46,7 @@ RESULTS="${AUTOGRADER_RESULTS:-/autograder/results/results.json}"
 PYTHON="${AUTOGRADER_PYTHON:-/autograder/venv/bin/python}"
 [ -x "$PYTHON" ] || PYTHON=python3
 cd "$SOURCE"
-exec "$PYTHON" -m grading grade "$SUBMISSION" --results "$RESULTS"
+exec "$PYTHON" -m grading grade "$SUBMISSION" --results "$RESULTS"@ASSIGNMENT@
 """
 
 # The trusted library the grader imports (the reference solution, complete).
@@ -59,12 +60,14 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes, executable: bool = Fa
     archive.writestr(info, data)
 
 
-def autograder_zip(out_path, *, root=None) -> list[str]:
+def autograder_zip(out_path, *, root=None, assignment: str | None = None) -> list[str]:
     """Write the Gradescope autograder zip atomically; returns the names it holds.
 
     Args:
         out_path: the .zip to write (its folder must exist).
         root: the project root (default: this package's).
+        assignment: None for the whole library, or an assignment of grading/course.json: its
+            release is the base and run_autograder grades that assignment (one zip per assignment).
 
     Raises:
         ValueError: out_path does not end in .zip or its folder is missing.
@@ -80,16 +83,17 @@ def autograder_zip(out_path, *, root=None) -> list[str]:
     names = []
     with atomic_write(out_path) as out, tempfile.TemporaryDirectory() as staging, zipfile.ZipFile(out, "w") as archive:
         base = pathlib.Path(staging) / "base"
-        build(root, base)
-        entries = [("setup.sh", SETUP_SH.encode(), True), ("run_autograder", RUN_AUTOGRADER.encode(), True),
+        build(root, base, assignment)
+        run = RUN_AUTOGRADER.replace("@ASSIGNMENT@", "" if assignment is None else f" --assignment {assignment}")
+        entries = [("setup.sh", SETUP_SH.encode(), True), ("run_autograder", run.encode(), True),
                    ("requirements.txt", REQUIREMENTS.encode(), False), (AUTOGRADER_MARKER, b"", False)]
         entries += [(f"grading/{path.name}", path.read_bytes(), False)
-                    for path in sorted((root / "grading").iterdir()) if path.is_file() and path.suffix == ".py"]
+                    for path in sorted((root / "grading").iterdir()) if path.is_file() and path.suffix in (".py", ".json")]
         for folder in LIBRARY_FOLDERS:
             for path in sorted((root / folder).rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".gz", ".md"):
                     entries.append((path.relative_to(root).as_posix(), path.read_bytes(), False))
-        for folder in (manifest.GRADED_TESTS_DIR, manifest.REFERENCE_DIR):
+        for folder in (manifest.GRADED_TESTS_DIR, manifest.REFERENCE_DIR, HELDOUT_DIR):
             for path in sorted((root / folder).iterdir()):
                 if path.is_file():
                     entries.append((f"{folder}/{path.name}", path.read_bytes(), False))

@@ -259,6 +259,11 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
                 os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
             else:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+        model_result = None
+        if chosen is not None and chosen.model is not None:  # scored here, while its copy exists
+            from grading.model_grade import grade_model
+
+            model_result = grade_model(model_file, chosen.model, root)
     if plugin.collect_errors:
         raise GradingError("grade: the graded tests do not collect:\n" + "\n".join(plugin.collect_errors))
     if not plugin.items:
@@ -281,10 +286,8 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
     leaderboard = []
     if chosen is not None:
         _assignment_points(chosen, tests, plugin)
-        if chosen.model is not None:
-            from grading.model_grade import grade_model
-
-            model_test, leaderboard = grade_model(model_file, chosen.model)
+        if model_result is not None:
+            model_test, leaderboard = model_result
             tests[model_test.name] = model_test
     notes = list(intake.notes)
     for file, problem in sorted(plugin.import_errors.items()):
