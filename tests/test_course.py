@@ -199,3 +199,27 @@ def test_the_assignments_split_the_graded_tests_and_their_points_exactly(tmp_pat
     assert sorted(totals) == sorted(whole_library_points)
     for test, points in whole_library_points.items():
         assert totals[test] == pytest.approx(points, rel=1e-12), test
+
+
+@pytest.mark.grading
+def test_the_autograder_of_an_assignment_grades_that_assignment_with_its_heldout_set(tmp_path):
+    """autograder-zip --assignment a1: run_autograder passes --assignment a1, its base is a1's release
+    (tests/assignment.json says so) and the held-out digits ride along for the model test; the
+    release itself never holds them."""
+    import zipfile
+
+    archive = tmp_path / "a1.zip"
+    done = run_grading("autograder-zip", archive, "--assignment", "a1")
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        assert z.read("run_autograder").decode().rstrip().endswith('--results "$RESULTS" --assignment a1')
+        assert json.loads(z.read(f"base/{manifest.STUDENT_TESTS_DIR}/{ASSIGNMENT_TESTS}"))["assignment"] == "a1"
+    assert {"grading/course.json", "grading/heldout/optdigits_train.csv.gz", "grading/heldout/SHA256SUMS"} <= names
+    assert not any("heldout" in name for name in names if name.startswith("base/"))
+
+
+@pytest.mark.grading
+def test_no_release_holds_the_heldout_digits(releases):
+    for name, tree in releases.items():
+        assert not [p for p in tree.rglob("*") if "heldout" in p.name or "optdigits" in p.name], name
