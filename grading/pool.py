@@ -42,8 +42,21 @@ def _become_subreaper() -> None:
         pass
 
 
-def _sweep_orphans(known: set[int]) -> int:
-    """Kill and reap our children that we did not start (orphans of a worker); returns how many."""
+def _start_ticks(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (/proc/PID/stat field 22); None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _sweep_orphans(known: set[int], since: int | None = None) -> int:
+    """Kill and reap our children that we did not start (orphans of a worker); returns how many.
+
+    Only children started at or after ``since`` (clock ticks, see _start_ticks) count: a worker's
+    orphans are younger than the worker, and the caller's own older children (a multiprocessing
+    resource tracker, a pool of its own) are not the grader's to kill."""
     killed = 0
     me = os.getpid()
     for _ in range(20):
@@ -56,7 +69,7 @@ def _sweep_orphans(known: set[int]) -> int:
                     stat = handle.read().rsplit(b")", 1)[1].split()
             except OSError:
                 continue
-            if int(stat[1]) == me:
+            if int(stat[1]) == me and (since is None or int(stat[19]) >= since):
                 found.append(int(entry))
         if not found:
             return killed
@@ -127,6 +140,7 @@ class WorkerProcess:
         finally:
             os.close(out_write)
             child.close()
+        self.birth = _start_ticks(self.process.pid)  # its orphans are no older than this
         try:  # readable once the worker has ended, even while a child of it keeps the channel open
             self.pidfd = os.pidfd_open(self.process.pid)
         except (AttributeError, OSError):  # before Linux 5.3: a crash shows only as the channel closing
@@ -186,7 +200,7 @@ class WorkerProcess:
         self.process.wait()
         if self.level == PROCESS_LEVEL:
             # Before waiting for the output to end: a daemon that left the process group may hold the pipe.
-            _sweep_orphans({p.process.pid for p in _LIVE if p is not self})
+            _sweep_orphans({p.process.pid for p in _LIVE if p is not self}, self.birth)
         self.channel.close()
         if self.pidfd is not None:
             os.close(self.pidfd)

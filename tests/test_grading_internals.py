@@ -4,8 +4,11 @@ sandbox, the trusted side's student handle."""
 from __future__ import annotations
 
 import importlib.util
+import pathlib
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -212,7 +215,10 @@ def tree(tmp_path_factory):
         "class Box:\n    def __init__(self):\n        self.params = {'w': np.ones(2)}\n"
         "    def loss(self, X, y=None):\n        return float(X.sum() + self.params['w'].sum())\n\n"
         "def hang():\n    while True:\n        pass\n\ndef leave():\n    import os\n    os._exit(3)\n\n"
-        "def garble():\n    import os, sys\n    os.write(int(sys.argv[1]), b'\\xff' * 16)\n    return 1\n")
+        "def garble():\n    import os, sys\n    os.write(int(sys.argv[1]), b'\\xff' * 16)\n    return 1\n\n"
+        "def daemon(path):\n    import os, time\n    if os.fork() == 0:\n        os.setsid()\n"
+        "        pid = os.fork()\n        if pid == 0:\n            time.sleep(120)\n"
+        "        open(path, 'w').write(str(pid))\n        os._exit(0)\n    time.sleep(0.5)\n    return 1\n")
     (root / "layers/bad.py").write_text("def boom(:\n")
     (root / "layers/dies.py").write_text("import os\nos._exit(4)\n\ndef f():\n    return 1\n")
     return root
@@ -287,6 +293,23 @@ def test_remote_student_turns_failures_into_submission_errors(pool):
         quick.call("layers.good.hang")
     assert time.monotonic() - started < 5
     quick.close()
+
+
+def test_a_killed_worker_takes_its_orphans_but_never_the_callers_older_children(pool, tmp_path):
+    """At the process level the grader adopts a worker's orphans and kills them with the worker; a
+    child this process started before the worker (a multiprocessing resource tracker, say) lives on."""
+    older = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        student = RemoteStudent(pool, timeout=30)
+        assert student.call("layers.good.daemon", str(tmp_path / "orphan")) == 1
+        orphan = int((tmp_path / "orphan").read_text())
+        student.close()
+        sandbox.kill_all()
+        assert not pathlib.Path(f"/proc/{orphan}").exists(), "the worker's orphan outlived it"
+        assert older.poll() is None, "the grader killed a child it did not start"
+    finally:
+        older.kill()
+        older.wait()
 
 
 def test_workers_start_at_the_detected_isolation_level_and_leave_nothing_behind(tree):
