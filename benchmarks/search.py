@@ -9,7 +9,7 @@ starting the pool, the dask figure does not include starting the cluster (report
 cluster is usually started once for many searches). The floor: one trial's ``python -m solver``
 run directly, without an executor (60 / its seconds is the most trials per minute one core gives).
 Checks that every executor found the same configurations and accuracies. Exits 0 whatever the
-figures; a --quick run (2 one-epoch trials) checks that the code runs and measures nothing.
+figures; a --quick run (1 one-epoch trial per executor) checks that the code runs and measures nothing.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ def main(argv=None):
     """Measure and print a Markdown table; returns 0."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.search", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=8, help="trials per search")
-    p.add_argument("--quick", action="store_true", help="2 one-epoch trials, for the smoke test")
+    p.add_argument("--quick", action="store_true", help="1 one-epoch trial per executor, for the smoke test")
     args = p.parse_args(argv)
     if args.trials < 1:
         p.error("--trials must be >= 1")
-    trials = 2 if args.quick else args.trials
+    trials = 1 if args.quick else args.trials
     rows, signatures = [], {}
     with tempfile.TemporaryDirectory(prefix="chainrule-bench-search-") as tmp:
         tmp = pathlib.Path(tmp)

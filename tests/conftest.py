@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from grading_support import run_grading
+from grading_support import fill_with_reference, grade_cli, run_grading
 
 from data.mnist import DEBIAN_FASHION_MNIST
 
@@ -103,3 +103,11 @@ def release_tree(tmp_path_factory):
     done = run_grading("release", out)
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def reference_results(release_tree, tmp_path_factory):
+    """results.json of the reference solution handed in over the untouched release (graded once per session)."""
+    tmp = tmp_path_factory.mktemp("full")
+    submission = fill_with_reference(shutil.copytree(release_tree, tmp / "submission"))
+    return grade_cli(submission, tmp / "results.json")
