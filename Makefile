@@ -13,9 +13,10 @@ STAMP_NOTEBOOKS := $(VENV)/.installed-notebooks
 test: $(STAMP_TEST)
 	$(PY) -m pytest
 
-# Under a minute: everything but the end-to-end grading, notebook, benchmark and training-command runs.
+# Under a minute: everything but the end-to-end grading, notebook, benchmark and training-command runs
+# and the slowest unit checks (marked slow).
 test-quick: $(STAMP_TEST)
-	$(PY) -m pytest -q -m "not grading and not notebooks and not bench and not cli"
+	$(PY) -m pytest -q -m "not grading and not notebooks and not bench and not cli and not slow"
 
 # The main job: train a FullyConnectedNet on the shipped digits set (python -m solver --help).
 train: $(STAMP_RUNTIME)

@@ -168,6 +168,7 @@ def test_fully_masked_rows_give_zero_output_and_zero_gradients_without_warnings(
     np.testing.assert_allclose(dv[1:], dv_alone, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.slow
 def test_a_padding_mask_is_gradient_checked_and_equal_to_pytorch():
     """Attention under a padding mask with a fully masked row matches centered differences and PyTorch."""
     q, k, v = _qkv(N=3, nh=2, Tq=3, Tk=4, d=3, dv=2)

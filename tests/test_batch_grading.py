@@ -242,6 +242,7 @@ def test_a_hanging_submission_is_stopped_at_its_limit_without_stopping_the_other
     assert row["reason"].startswith("stopped after"), row
 
 
+@pytest.mark.slow
 def test_a_command_killed_at_its_limit_leaves_no_temporary_files():
     """run_command (the batch's subprocess) gives the command a private TMPDIR, removed even when it is killed."""
     from solver.executor import run_command
@@ -252,6 +253,7 @@ def test_a_command_killed_at_its_limit_leaves_no_temporary_files():
     assert not os.path.exists(done.stdout.strip()), f"{done.stdout.strip()} outlived the command"
 
 
+@pytest.mark.slow
 def test_default_submission_timeout_counts_the_graded_cases(small_grader):
     """The whole-submission limit is the startup allowance plus 1.5 timeouts per graded case (6 here)."""
     assert default_submission_timeout(2.0, small_grader) == pytest.approx(120.0 + 1.5 * 2.0 * 6)

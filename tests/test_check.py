@@ -191,6 +191,7 @@ def test_ignored_dout_fails_the_zero_and_linearity_side_checks():
     assert {"zero dout gives zero gradients", "backward is linear in dout"} <= failed
 
 
+@pytest.mark.slow
 def test_one_wrong_element_in_a_large_weight_gradient_is_found_and_named():
     """One element of a 1000 x 1000 dw off by 1% of a typical entry: fast mode fails and the
     bisection search names exactly that element, for every seed tried, in a few hundred calls."""

@@ -58,6 +58,7 @@ def test_fast_matches_naive(x_shape, w_shape, stride, pad, products, monkeypatch
         assert rel_error(fast, slow) < NAIVE_FAST_RTOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", GEOMETRIES[:3])
 @pytest.mark.parametrize("version", ["naive", "fast"])
 def test_conv_backward_matches_numeric_gradient(x_shape, w_shape, stride, pad, version):

@@ -203,6 +203,7 @@ def test_command_line_verifies_published_checksums_even_from_a_mirror(server, tm
     assert os.listdir(tmp_path / "store") == []
 
 
+@pytest.mark.slow
 def test_command_line_help_and_bad_name():
     """--help lists the datasets and flags; an unknown dataset exits 2."""
     proc = subprocess.run([sys.executable, "-m", "data.download", "--help"], capture_output=True, text=True, timeout=60)
@@ -354,6 +355,7 @@ class _Stalling(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_mid_download_leaves_no_partial_folder(tmp_path, sig, status):
     """SIGTERM or SIGINT while a file streams in: the .partial folder is removed and the command says so."""

@@ -19,6 +19,7 @@ def _square(x):
     return x * x
 
 
+@pytest.mark.slow
 def test_the_local_pool_runs_submitted_work_in_worker_processes():
     with open_executor(jobs=2) as pool:
         assert executor_kind(pool) == "local"
@@ -45,6 +46,7 @@ def test_jobs_default_to_the_cores_this_process_may_use():
     assert default_jobs() == len(os.sched_getaffinity(0)) and check_jobs("f", 3) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not dask_available(), reason="the cluster extra is not installed: pip install 'chainrule[cluster]'")
 def test_the_dask_executor_starts_a_local_cluster_and_runs_the_same_work():
     with open_executor(jobs=2, kind="dask") as pool:
@@ -62,6 +64,7 @@ def test_run_command_pins_blas_to_one_thread_and_keeps_output_tails():
     assert short.stdout.strip() == ",".join("1" for _ in PINNED_ENV)
 
 
+@pytest.mark.slow
 def test_run_command_kills_at_the_timeout_with_everything_it_started(tmp_path):
     """The child starts a grandchild in a session of its own (as the grader starts its workers); both go."""
     pid_file = tmp_path / "grandchild.pid"

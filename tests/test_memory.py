@@ -59,6 +59,7 @@ def _faults(mode):
     return json.loads(run.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_glibc() is None, reason="mallopt thresholds exist only in glibc")
 def test_tuned_allocator_removes_the_page_faults_of_fresh_arrays():
     tuned, default = _faults("tuned"), _faults("default")

@@ -310,6 +310,7 @@ def test_seeded_nets_leave_numpys_global_state_alone():
     assert np.array_equal(state[1], after[1]) and state[2:] == after[2:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [1, 0.75, 0.5])
 def test_seeded_dropout_net_passes_the_courses_numeric_gradient_check(keep):
     """Built as the course's dropout check builds it (seed=123), every gradient matches eval_numerical_gradient."""

@@ -153,6 +153,7 @@ def _made_trials(tmp_path):
             trial_from_outcome(plans[2], tmp_path / "trial-002", outcome(0.5, 1e-1, 1e-2))]
 
 
+@pytest.mark.slow
 def test_report_sorts_by_val_acc_failed_last_and_writes_every_file(tmp_path):
     """sort_trials puts ties in trial order and failures last; write_report writes both tables, best.json and a PNG."""
     trials = sort_trials(_made_trials(tmp_path))

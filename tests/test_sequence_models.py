@@ -102,6 +102,7 @@ def test_captioning_refuses_bad_arguments():
         CaptioningRNN({"<NULL>": 0, "a": 1}, input_dim=5).sample(np.zeros((1, 5)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell_type", ["rnn", "lstm", "gru", "transformer"])
 def test_char_model_gradients_match_centered_differences(cell_type):
     model = CharLM(CHARS, wordvec_dim=8, hidden_dim=6, cell_type=cell_type, num_layers=2, num_heads=2, max_length=8,
