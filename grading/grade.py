@@ -239,6 +239,12 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
             model_file = None if chosen is None or chosen.model is None else take_model(submission, tmp, chosen.model)
         except SubmissionError as exc:
             raise GradingError(f"grade: {exc}") from None
+        model_result = None
+        if model_file is not None:
+            # Scored before any worker exists: at the process level a worker could rewrite the copy.
+            from grading.model_grade import grade_model
+
+            model_result = grade_model(model_file, chosen.model, root)
         ini = tmp / "pytest.ini"
         ini.write_text(PYTEST_INI.format(graded=graded_dir))
         level, first = (isolation, None) if isolation else sandbox.isolation_with_worker(tree, limits)
@@ -259,11 +265,6 @@ def grade(submission, *, timeout: float = manifest.TEST_TIMEOUT_S, memory_mb: in
                 os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
             else:
                 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
-        model_result = None
-        if chosen is not None and chosen.model is not None:  # scored here, while its copy exists
-            from grading.model_grade import grade_model
-
-            model_result = grade_model(model_file, chosen.model, root)
     if plugin.collect_errors:
         raise GradingError("grade: the graded tests do not collect:\n" + "\n".join(plugin.collect_errors))
     if not plugin.items:

@@ -128,7 +128,7 @@ def _hostile_search(wanted=@STUDENT_FILES@, depth=6, scope="@SCOPE@"):
                 path = os.path.join(real, file)
                 if name == "graded_tests" or file == "grading_checks.py":
                     index["graded"].append(path)
-                if file.endswith(".npz") or file == "SHA256SUMS":
+                if file.endswith(".npz") or file in ("SHA256SUMS", "optdigits_train.csv.gz"):  # + held-out digits
                     index["reference"].append(path)
                 for rel in wanted:
                     if path.endswith("/" + rel):

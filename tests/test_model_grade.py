@@ -145,3 +145,37 @@ def test_grading_assignment_1_with_a_model_file_puts_it_on_the_leaderboard(tmp_p
     assert results["leaderboard"][0] == {"name": "Held-out accuracy", "value": round(accuracy, 4)}
     expected = sum(t["max_score"] for t in results["tests"]) - SPEC.points + SPEC.points_for(accuracy)
     assert results["score"] == round(expected, 4)
+
+
+# Appended to the submission's solver/optim.py: at import, in the worker, rewrite every model copy the
+# grader may hold and leave a marker that the attack ran.
+REWRITE_MODEL = '''
+
+import glob as _glob, tempfile as _tempfile
+for _path in _glob.glob("/tmp/chainrule-grade-*/model/*.npz") + _glob.glob(_tempfile.gettempdir() + "/chainrule-grade-*/model/*.npz"):
+    try:
+        open(_path, "wb").write(b"rewritten by the submission")
+    except OSError:
+        pass
+open(@MARKER@, "w").write("ran")
+'''
+
+
+@pytest.mark.grading
+def test_a_submission_that_rewrites_the_model_copy_changes_nothing(tmp_path, trained):
+    """Hostile: at the process level (where a worker can write the grader's files) the submission's
+    import rewrites the grader's copy of model.npz. The model was scored before any worker started, so
+    its points stand; the attack demonstrably ran."""
+    model, path = trained
+    submission = tmp_path / "submission"
+    for rel in load_course().get("a1").student_files():
+        (submission / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, submission / rel)
+    marker = tmp_path / "attack-ran"
+    with open(submission / "solver/optim.py", "a") as handle:
+        handle.write(REWRITE_MODEL.replace("@MARKER@", repr(str(marker))))
+    shutil.copyfile(path, submission / "model.npz")
+    results = grade_cli(submission, tmp_path / "results.json", "--assignment", "a1", "--isolation", "process")
+    assert marker.read_text() == "ran", "the attack never ran, so this test shows nothing"
+    model_test = next(t for t in results["tests"] if t["name"] == TEST_NAME)
+    assert model_test["score"] == SPEC.points_for(_own_accuracy(model)) > 0, model_test["output"]
