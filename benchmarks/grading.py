@@ -8,6 +8,8 @@ marks). Floors, measured on the same machine in the same run:
 - the graded tests run in this process against the reference library, with no worker at all
   (what the tests' own arithmetic costs);
 - one worker's start (Python, numpy and scipy.special imported, ready to answer), per level;
+- one worker forked by the zygote the grader keeps (a fresh copy of the tree, the fork, ready
+  to answer), per level: what each test file's worker costs in a grading;
 - one round trip over the channel (a call that does nothing).
 Exits 0 whatever the figures.
 """
@@ -96,6 +98,23 @@ def startup_seconds(tree: pathlib.Path, level: str, repeats: int) -> float:
     return statistics.median(times)
 
 
+def fork_seconds(tree: pathlib.Path, level: str, repeats: int) -> float:
+    """Median seconds from asking the Pool's zygote for a worker to its answer to init."""
+    pool = sandbox.Pool(tree, level, sandbox.Limits())
+    try:
+        pool.zygote.wait_ready()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            worker = pool.take()
+            worker.wait_ready()
+            times.append(time.perf_counter() - started)
+            worker.kill()
+    finally:
+        pool.close()
+    return statistics.median(times)
+
+
 def round_trip_seconds(tree: pathlib.Path, level: str, calls: int) -> float:
     """Median seconds of a call that does nothing (math.copysign) over the channel."""
     pool = sandbox.Pool(tree, level, sandbox.Limits())
@@ -130,8 +149,8 @@ def main(argv=None) -> int:
             shutil.copytree(submission / folder, tree / folder)
         print(f"Grading the reference solution ({len(manifest.STUDENT_FILES)} student files) "
               f"on this machine; median of {repeats}.\n")
-        print("| isolation | grade (s) | score | worker start (s) | round trip (ms) |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| isolation | grade (s) | score | worker start (s) | forked worker (s) | round trip (ms) |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for level in levels:
             seconds, scores = [], []
             for _ in range(repeats):
@@ -140,9 +159,10 @@ def main(argv=None) -> int:
                 seconds.append(time.perf_counter() - started)
                 scores.append(result.score)
             start = startup_seconds(tree, level, 1 if args.quick else 5)
+            forked = fork_seconds(tree, level, 1 if args.quick else 9)
             trip = round_trip_seconds(tree, level, 50 if args.quick else 500)
             score = f"{min(scores):g}/{result.max_score:g}" if min(scores) == max(scores) else f"{scores}"
-            print(f"| {level} | {statistics.median(seconds):.2f} | {score} | {start:.3f} | {trip * 1e3:.3f} |")
+            print(f"| {level} | {statistics.median(seconds):.2f} | {score} | {start:.3f} | {forked:.3f} | {trip * 1e3:.3f} |")
             tests = len(result.tests)
     print(f"\n{tests} graded tests. Floor: the same tests in this process against the reference library, no worker: {floor:.2f} s "
           f"({passed} cases passed, {failures} failed). Target: near {TARGET_S:g} s per submission.")

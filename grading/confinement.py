@@ -108,7 +108,8 @@ mount --bind "$WORK" "$R/work"
 cd /
 if [ "$RUNAS" = "-" ]; then IDS=""; else IDS="--reuid=$RUNAS --regid=$RUNAS --clear-groups"; fi
 SITES=(); for ((j = 0; j < i; j++)); do SITES+=("/site/$j"); done
-exec chroot "$R" "$SETPRIV" $IDS --inh-caps=-all --bounding-set=-all --no-new-privs -- "$EXE" -I -S /boot/worker.py "$FD" "${SITES[@]}"
+# FD unquoted: a descriptor number, or "--zygote N" for a zygote (grading.pool), split into two words.
+exec chroot "$R" "$SETPRIV" $IDS --inh-caps=-all --bounding-set=-all --no-new-privs -- "$EXE" -I -S /boot/worker.py $FD "${SITES[@]}"
 """
 
 

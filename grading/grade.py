@@ -6,7 +6,8 @@ The trust boundary (see grading.sandbox for what each isolation level holds):
 - This process runs pytest over the graded tests with grading.plugin; it never imports student
   code. Tests reach the submission only through the ``student`` fixture (grading.student),
   which calls functions in a worker process over a channel carrying plain data (no pickle).
-- Each test gets a fresh worker over a fresh scratch copy of the student tree: the student
+- Each test file gets a fresh worker (forked by a sandboxed zygote that holds numpy and
+  scipy, grading.pool) over a fresh scratch copy of the student tree: the student
   version of the library with the submission's files in it (grading.submission takes them,
   refusing links, FIFOs, oversized files and unsafe zip members). Reference data, hidden test
   source and the solution are never in a folder the worker can read (at the root and userns

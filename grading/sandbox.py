@@ -19,6 +19,10 @@ descriptor but the channel and the output pipe; BLAS pinned to one thread; a pro
 killed as a whole (in the namespace levels, the PID namespace dies with its first process, so
 nothing of the submission survives). Output is drained by a thread and kept up to a cap.
 
+A Pool forks its workers from a zygote (grading.pool.Zygote): one process per grading, confined
+at the same level as a worker, that has imported numpy and scipy and forks one worker at a time,
+each over its own fresh copy of the tree; a worker is killed with everything under the zygote.
+
 The work is split by job: grading.confinement holds the levels, the Limits, the Runtime, the
 launcher and the worker's environment; grading.pool starts, tracks and kills the workers and
 hands them out through a Pool; this module picks the level (``isolation()``) and describes it.
@@ -34,11 +38,11 @@ import tempfile
 
 from grading.confinement import (LAUNCHER, LEVELS, NOBODY, PROCESS_LEVEL, ROOT_LEVEL, STARTUP_ENV, STARTUP_S,
                                  USERNS_LEVEL, Limits, Runtime, SandboxError, startup_seconds)
-from grading.pool import HERE, Pool, WorkerProcess, kill_all, start_worker
+from grading.pool import HERE, ForkedWorker, Pool, WorkerProcess, Zygote, kill_all, start_worker, start_zygote
 
 __all__ = ["ROOT_LEVEL", "USERNS_LEVEL", "PROCESS_LEVEL", "LEVELS", "ISOLATION_ENV", "NOBODY", "HERE", "STARTUP_ENV",
-           "STARTUP_S", "LAUNCHER", "SandboxError", "Limits", "Runtime", "WorkerProcess", "Pool", "startup_seconds",
-           "start_worker", "isolation", "isolation_with_worker", "describe", "kill_all"]
+           "STARTUP_S", "LAUNCHER", "SandboxError", "Limits", "Runtime", "WorkerProcess", "Zygote", "ForkedWorker",
+           "Pool", "startup_seconds", "start_worker", "start_zygote", "isolation", "isolation_with_worker", "describe", "kill_all"]
 
 ISOLATION_ENV = "CHAINRULE_GRADER_ISOLATION"
 

@@ -19,7 +19,6 @@ code never enters the worker, and a broken layer of the student's costs only tha
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import numpy as np
@@ -238,10 +237,7 @@ class RemoteStudent:
                 self._fail(SubmissionTimeout, f"{what}: timed out{during}; the test's calls ran past its limit of "
                                               f"{self.timeout:g} s and the submission's process was stopped")
             except EOFError:
-                try:  # the worker closed its channel: give it a moment to exit, to report the code
-                    code = worker.process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    code = None
+                code = worker.exit_code(timeout=0.5)  # it closed its channel: a moment to exit, for the code
                 during = f" while importing {self.importing[-1]}" if self.importing else ""
                 if self.importing:
                     self.broken_imports[self.importing[-1]] = "the submission's process ended during its import"

@@ -97,7 +97,9 @@ def test_grading_benchmark_runs_and_prints_its_table_with_floors():
     assert proc.returncode == 0, proc.stderr
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| ") and "/" in line.split("|")[3])
     score, full = row.split("|")[3].strip().split("/")
-    assert len(row.split("|")) == 7 and score == full and float(full) > 0
+    assert len(row.split("|")) == 8 and score == full and float(full) > 0
+    start, forked, trip = (float(cell) for cell in row.split("|")[4:7])
+    assert start > 0 and forked > 0 and trip > 0  # worker start, forked worker, round trip: all measured
     assert "no worker" in proc.stdout and re.search(r"\(\d+ cases passed, 0 failed\)", proc.stdout)
 
 
