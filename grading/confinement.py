@@ -23,7 +23,8 @@ STARTUP_S = 30.0
 
 
 class SandboxError(RuntimeError):
-    """The worker could not be started (the grader's fault or the machine's, never the submission's)."""
+    """The worker could not be started: the grader's fault or the machine's, or (at the process
+    level, where a worker can signal its zygote) a zygote the submission stopped or killed."""
 
 
 def startup_seconds() -> float:
@@ -86,7 +87,8 @@ class Runtime:
 
 LAUNCHER = r"""#!/bin/bash
 # Runs as (namespace) root inside fresh namespaces: builds the worker's root file system, then
-# drops to the worker. Arguments: NEWROOT WORK BOOT PYHOME RUNAS SETPRIV EXE FD SITE...
+# drops to the worker. Arguments: NEWROOT WORK BOOT PYHOME RUNAS SETPRIV EXE FD SITE... (RUNAS: a uid,
+# "-" for the namespace's own, or "zygote" to start grading.pool's zygote, which keeps them)
 set -eu
 R="$1"; WORK="$2"; BOOT="$3"; PYHOME="$4"; RUNAS="$5"; SETPRIV="$6"; EXE="$7"; FD="$8"; shift 8
 mount --make-rprivate /
@@ -106,10 +108,12 @@ for s in "$@"; do mkdir "$R/site/$i"; ro "$s" "$R/site/$i"; i=$((i + 1)); done
 cp "$BOOT/worker.py" "$BOOT/channel.py" "$R/boot/"
 mount --bind "$WORK" "$R/work"
 cd /
-if [ "$RUNAS" = "-" ]; then IDS=""; else IDS="--reuid=$RUNAS --regid=$RUNAS --clear-groups"; fi
+if [ "$RUNAS" = "-" ] || [ "$RUNAS" = "zygote" ]; then IDS=""; else IDS="--reuid=$RUNAS --regid=$RUNAS --clear-groups"; fi
 SITES=(); for ((j = 0; j < i; j++)); do SITES+=("/site/$j"); done
-# FD unquoted: a descriptor number, or "--zygote N" for a zygote (grading.pool), split into two words.
-exec chroot "$R" "$SETPRIV" $IDS --inh-caps=-all --bounding-set=-all --no-new-privs -- "$EXE" -I -S /boot/worker.py $FD "${SITES[@]}"
+if [ "$RUNAS" = "zygote" ]; then  # grading.pool's zygote: it drops every privilege in each worker it forks
+    exec chroot "$R" "$EXE" -I -S /boot/worker.py --zygote "$FD" "${SITES[@]}"
+fi
+exec chroot "$R" "$SETPRIV" $IDS --inh-caps=-all --bounding-set=-all --no-new-privs -- "$EXE" -I -S /boot/worker.py "$FD" "${SITES[@]}"
 """
 
 

@@ -5,9 +5,13 @@ them out.
 A worker is either a sandboxed process of its own (WorkerProcess: an interpreter started inside
 fresh namespaces, which then imports numpy and scipy, about 0.6 s of CPU) or a fork of a zygote
 (ForkedWorker): one sandboxed process per Pool that has imported numpy and scipy once and forks a
-worker per request, a few milliseconds each. Either way each worker gets its own fresh scratch
-copy of the tree; a zygote's workers share its namespaces, one worker at a time, and killing one
-kills everything under the zygote but the zygote itself.
+worker per request in a few hundredths of a second. Either way each worker gets its own fresh
+scratch copy of the tree. At the root and userns levels a forked worker is the first process of
+PID, mount, IPC, UTS and network namespaces of its own, inside the zygote's, with its copy at
+/work, a private /tmp and its own /proc, and no privilege (worker.py): it cannot see or signal the
+zygote, and killing it kills its namespace, as with a WorkerProcess. At the process level the
+zygote (a child subreaper) forks it plainly, and killing it kills every process under the zygote
+but the zygote; the Pool hands out one forked worker at a time, so all of them are its.
 
 What confines each worker is in grading.confinement; grading.sandbox picks the isolation level
 and is where the rest of the grader imports these names from.
@@ -19,6 +23,7 @@ import ctypes
 import json
 import os
 import pathlib
+import secrets
 import select
 import shutil
 import signal
@@ -114,24 +119,85 @@ def _children(pid: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    """Whether pid exists and is not a zombie."""
+    """Whether pid exists with a thread that is not a zombie (a leader that exited while its other
+    threads run shows as a zombie, and is still alive)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X"):
+                    return True
+        except (OSError, IndexError):
+            pass
+    return False
+
+
+def _parent(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+            return int(handle.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _stopped(pid: int) -> bool:
+    """Whether pid is stopped (SIGSTOP) or traced: a zygote like that answers nothing."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
     except (OSError, IndexError):
         return False
 
 
 def _descendants(pid: int) -> list[int]:
     """Every live process below pid, parents before their children."""
-    found, queue = [], _children(pid)
+    found, seen, queue = [], set(), _children(pid)
     while queue:
         child = queue.pop(0)
-        if child not in found:
+        if child not in seen:
+            seen.add(child)
             if _alive(child):
                 found.append(child)
             queue += _children(child)
     return found
+
+
+def _kill_below(root: int) -> bool:
+    """SIGKILL every live process below root until none is left; False if they kept appearing.
+
+    Each is signalled through a pidfd opened first and then checked to still be below root (its
+    parent is root or one already found), so a number reused by another process is never hit.
+    A killed process cannot fork, so a pass that finds none alive leaves none: everything below
+    root is a child of root or of a process found before it.
+    """
+    for _ in range(KILL_PASSES):
+        left = _descendants(root)
+        if not left:
+            return True
+        below = {root, *left}
+        for pid in left:
+            _kill_if_below(pid, below)
+        time.sleep(0.001)
+    return False
+
+
+def _kill_if_below(pid: int, parents: set) -> None:
+    """SIGKILL pid through a pidfd opened first, if its parent is then still one of parents (so a
+    number that was reused by an unrelated process in between is never hit)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return  # gone already
+    try:
+        if _parent(pid) in parents:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _namespace_pid(pid: int) -> int | None:
@@ -160,11 +226,17 @@ def _copy_tree(tree: pathlib.Path, work: pathlib.Path, level: str) -> None:
             os.lchown(path, NOBODY, NOBODY)
 
 
+# Passes of SIGKILL over a zygote's processes before its whole sandbox is taken down instead.
+KILL_PASSES = 200
+# Seconds a zygote may take to answer a fork request (it forks at once; a stopped one is replaced).
+FORK_ANSWER_S = 10.0
+
+
 class _Launched:
     """A process started in the sandbox of its level (a worker, or a zygote), and how it is killed."""
 
     def _launch(self, work: pathlib.Path, level: str, limits: Limits, runtime: Runtime, child_fd: int,
-                flags: tuple[str, ...] = ()) -> int:
+                zygote: bool = False) -> int:
         """Start the sandboxed python of worker.py with child_fd kept; returns the read end of its output."""
         self.level, self.limits = level, limits
         boot = self.scratch / "boot"
@@ -179,6 +251,7 @@ class _Launched:
             nproc = count_processes(os.geteuid()) + limits.processes
         exe, pyhome = runtime.stdlib_inside(level)
         if level == PROCESS_LEVEL:
+            flags = ["--zygote"] if zygote else []
             command = [exe, "-I", "-S", str(boot / "worker.py"), *flags, str(child_fd), *runtime.sites]
             self.inside_work, self.inside_sites = str(work), list(runtime.sites)
         else:
@@ -187,10 +260,10 @@ class _Launched:
             unshare = ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
             if level == USERNS_LEVEL:
                 unshare[1:1] = ["--user", "--map-root-user"]
-            runas = str(NOBODY) if level == ROOT_LEVEL else "-"
+            runas = "zygote" if zygote else str(NOBODY) if level == ROOT_LEVEL else "-"
             command = [*unshare, "--", "bash", str(boot / "launch.sh"), str(self.scratch / "root"), str(work),
                        str(boot), pyhome, runas, shutil.which("setpriv") or "/usr/bin/setpriv", exe,
-                       " ".join((*flags, str(child_fd))), *runtime.sites]
+                       str(child_fd), *runtime.sites]
             self.inside_work = "/work"
             self.inside_sites = [f"/site/{i}" for i in range(len(runtime.sites))]
         try:
@@ -375,12 +448,18 @@ class Zygote(_Launched):
         self.host_pid: int | None = None  # the zygote itself (inside unshare at the namespace levels)
         self.output = bytearray()
         self.scratch = pathlib.Path(tempfile.mkdtemp(prefix="chainrule-zygote-"))
-        self.work = self.scratch / "work"  # the workers' copies, one folder each; not theirs to write
+        self.work = self.scratch / "work"  # the workers' copies, one folder each, seen inside as /work
         self.work.mkdir(mode=0o755)
+        self.stage = self.scratch / "stage"  # where a copy is made, out of every worker's sight
+        self.stage.mkdir(mode=0o700)
         self.control, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             out_read = self._launch(self.work, level, limits, runtime or Runtime.current(), child.fileno(),
-                                    ("--zygote",))
+                                    zygote=True)
+        except BaseException:
+            self.control.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
         finally:
             child.close()
         self.pidfd = _open_pidfd(self.process.pid)
@@ -407,11 +486,11 @@ class Zygote(_Launched):
         deadline = time.monotonic() + timeout
         waited = [self.control] if self.pidfd is None else [self.control, self.pidfd]
         while True:
-            left = max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select(waited, [], [], left)
-            if self.control not in ready:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select(waited, [], [], max(0.0, left))
+            if self.control not in ready or left < 0:  # a stream of exit reports does not stretch the wait
                 said = bytes(self.output).decode("utf-8", "replace").strip().splitlines()
-                reason = "it ended" if ready else f"no answer within {timeout:.0f} s"
+                reason = "it ended" if ready and self.control not in ready else f"no answer within {timeout:g} s"
                 raise SandboxError(f"the zygote did not {what} ({reason}); its output: "
                                    f"{said[-1] if said else 'none'}")
             try:
@@ -460,7 +539,7 @@ class Zygote(_Launched):
         if self.ready:
             return
         try:
-            answer = self._receive(startup_seconds() - (time.monotonic() - self.started), "start")
+            answer = self._receive(max(0.0, startup_seconds() - (time.monotonic() - self.started)), "start")
             if answer != b"ready":
                 raise SandboxError(f"the zygote did not start: it answered {answer!r:.200}")
         except SandboxError:
@@ -478,8 +557,11 @@ class Zygote(_Launched):
     def fork(self, tree) -> "ForkedWorker":
         """A new worker over its own fresh copy of tree (SandboxError when the zygote cannot fork it)."""
         self.wait_ready()
-        if self.dead or not _alive(self.host_pid):
-            raise SandboxError("the zygote is gone")
+        if self.dead or not _alive(self.host_pid) or _stopped(self.host_pid):
+            raise SandboxError("the zygote is gone or stopped")
+        if not _kill_below(self.host_pid):  # one worker at a time: nothing of an earlier one may be left
+            raise SandboxError("processes kept appearing under the zygote")
+        self.exits.clear()  # earlier workers' codes: never asked for again
         return ForkedWorker(self, pathlib.Path(tree))
 
     def kill(self) -> None:
@@ -488,11 +570,7 @@ class Zygote(_Launched):
             return
         if self.level == PROCESS_LEVEL and self.host_pid is not None:
             # Its workers left its process group (setsid); at the namespace levels they die with it.
-            for pid in _descendants(self.host_pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill_below(self.host_pid)
         super().kill()
 
     def _sweep_since(self) -> int | None:
@@ -511,24 +589,35 @@ class Zygote(_Launched):
 class ForkedWorker(_Serving):
     """A worker forked by a Zygote, over its own fresh scratch copy of the tree.
 
-    Killing it kills every process under the zygote but the zygote: the Pool hands out one
-    worker of a zygote at a time, so all of them are this worker's (its orphans are the zygote's
-    children, the zygote being PID 1 of its namespace or a child subreaper).
+    self.pid is the zygote's child. At the namespace levels that child has unshared fresh
+    namespaces and waits for its only child, the worker, which is their first process: killing
+    the worker kills the namespace. Then, at every level, everything still under the zygote is
+    killed: the Pool hands out one worker of a zygote at a time, so all of it is this worker's
+    (at the process level its orphans are the zygote's children, the zygote being a subreaper).
     """
 
     def __init__(self, zygote: Zygote, tree: pathlib.Path):
         self.zygote, self.limits, self.level = zygote, zygote.limits, zygote.level
         self.dead = False
         zygote.forks += 1
-        name = f"w{zygote.forks}"
+        # Made out of sight and renamed into /work whole: a process of the submission (at the levels
+        # where /work is its to write) can neither guess the name beforehand nor swap a link in.
+        name = f"w{zygote.forks}-{secrets.token_hex(8)}"
+        staged = zygote.stage / name
         self.scratch = zygote.work / name
-        _copy_tree(tree, self.scratch, self.level)
-        inside = f"{zygote.inside_work}/{name}"
-        env = {"HOME": inside}
-        if self.level == PROCESS_LEVEL:
-            env["TMPDIR"] = inside
-        request = {"work": inside, "env": env, "clear": [] if self.level == PROCESS_LEVEL else ["/tmp"],
-                   "packages": list(PACKAGES)}
+        try:
+            _copy_tree(tree, staged, self.level)
+            os.rename(staged, self.scratch)
+        except OSError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise SandboxError(f"the worker's copy of the tree could not be made ({exc})") from None
+        self.namespaced = self.level != PROCESS_LEVEL
+        copy = f"{zygote.inside_work}/{name}"
+        # In its own namespaces the worker finds its copy at /work, as one started on its own does.
+        inside = "/work" if self.namespaced else copy
+        env = {} if self.namespaced else {"HOME": copy, "TMPDIR": copy}
+        request = {"work": copy, "env": env, "namespaces": self.namespaced,
+                   "uid": NOBODY if self.level == ROOT_LEVEL else None}
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_read, out_write = os.pipe()
         try:
@@ -539,7 +628,7 @@ class ForkedWorker(_Serving):
             finally:
                 child.close()
                 os.close(out_write)
-            answer = zygote._receive(startup_seconds(), "fork a worker")
+            answer = zygote._receive(FORK_ANSWER_S, "fork a worker")
             self.nspid, self.pid = self._find(answer)
         except BaseException:
             parent.close()
@@ -547,8 +636,12 @@ class ForkedWorker(_Serving):
             shutil.rmtree(self.scratch, ignore_errors=True)
             raise
         zygote.last_birth = _start_ticks(self.pid)
-        self._serve(parent, out_read, self.pid, inside, zygote.inside_sites)
         _LIVE.add(self)
+        try:
+            self._serve(parent, out_read, self.pid, inside, zygote.inside_sites)
+        except (EOFError, OSError) as exc:  # it ended before its first request
+            self.kill()
+            raise SandboxError(f"the forked worker ended before it started ({exc})") from None
 
     def _find(self, answer: bytes) -> tuple[int, int]:
         """(namespace pid, host pid) of the child the zygote says it forked (its child with that number)."""
@@ -569,26 +662,20 @@ class ForkedWorker(_Serving):
         if self.dead:
             return
         self.dead = True
-        try:
-            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL) if self.pidfd is not None else \
-                os.kill(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, OSError):
-            pass
-        if self.zygote.dead or not _alive(self.zygote.host_pid):
+        if self.namespaced:
+            # The worker is the first process of its own PID namespace, the only child of self.pid:
+            # killing it kills everything in that namespace.
+            for child in _children(self.pid):
+                _kill_if_below(child, {self.pid})
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.zygote.dead or not _alive(self.zygote.host_pid) or _stopped(self.zygote.host_pid):
             self.zygote.kill()  # its namespace is gone, or (process level) it sweeps the orphans it left
-        else:
-            for _ in range(200):
-                left = _descendants(self.zygote.host_pid)
-                if not left:
-                    break
-                for pid in left:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                time.sleep(0.001)
-            else:  # something keeps forking under the zygote: take the whole sandbox down
-                self.zygote.kill()
+        elif not _kill_below(self.zygote.host_pid):  # they keep forking: take the whole sandbox down
+            self.zygote.kill()
         if self.pidfd is not None:
             select.select([self.pidfd], [], [], 5)
         self._release()

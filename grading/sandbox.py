@@ -19,9 +19,10 @@ descriptor but the channel and the output pipe; BLAS pinned to one thread; a pro
 killed as a whole (in the namespace levels, the PID namespace dies with its first process, so
 nothing of the submission survives). Output is drained by a thread and kept up to a cap.
 
-A Pool forks its workers from a zygote (grading.pool.Zygote): one process per grading, confined
-at the same level as a worker, that has imported numpy and scipy and forks one worker at a time,
-each over its own fresh copy of the tree; a worker is killed with everything under the zygote.
+A Pool forks its workers from a zygote (grading.pool.Zygote): one process per grading in the
+sandbox of its level, which has imported numpy and scipy and forks one worker at a time, each over
+its own fresh copy of the tree and, at the root and userns levels, in fresh namespaces of its own
+with every privilege dropped, so it holds what a worker started on its own holds.
 
 The work is split by job: grading.confinement holds the levels, the Limits, the Runtime, the
 launcher and the worker's environment; grading.pool starts, tracks and kills the workers and

@@ -127,9 +127,10 @@ class RemoteStudent:
             self.worker.kill()
             self.worker = None
         if self.worker is None or self.worker.dead:
-            self.worker = self.pool.take()
+            self.worker = None
             self.output_start = 0
             try:
+                self.worker = self.pool.take()
                 self.worker.wait_ready()
             except SandboxError as exc:
                 raise SubmissionCrashed(f"the sandbox could not start the submission's process: {exc}") from None

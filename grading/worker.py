@@ -28,14 +28,18 @@ layers/conv.py costs the calls that need conv, not every call that imports ``lay
 With --zygote, FD is a control socket (SOCK_SEQPACKET) instead: the process imports numpy and
 scipy.special once, answers b"ready", and then forks one worker per request, so a worker costs a
 fork instead of an interpreter start and those imports (about 0.6 s of CPU). A request is a JSON
-object {"work": dir, "env": {...}, "clear": [dir, ...], "packages": [...]} sent with two
-descriptors, the new worker's channel and its output pipe; the zygote empties the "clear"
-folders (a namespace's private /tmp, so no worker sees an earlier one's files), parses (never
-runs) the packages' files that the worker's init would parse, forks, and answers b"pid N"; when
-a child ends, it says b"exit N CODE". The child
-takes stdout and stderr from the pipe, starts a session of its own, reseeds numpy's global
-generator (a fork would copy it) and serves its channel as an ordinary worker; the zygote never
-imports student code, and the grader kills each worker with everything under the zygote.
+object {"work": dir, "env": {...}, "namespaces": bool, "uid": int or null} sent with two
+descriptors, the new worker's channel and its output pipe; the zygote forks and answers
+b"pid N", and when that child ends, b"exit N CODE". The child takes stdout and stderr from the
+pipe and starts a session of its own. With "namespaces" (the root and userns levels, where the
+zygote keeps the namespace's root and its capabilities, and runs nothing but this file) the child
+unshares fresh PID, mount, IPC, UTS and network namespaces and forks the worker as their first
+process: it mounts its own copy of the tree ("work") at /work, a private /tmp and its own /proc,
+drops every capability, sets no_new_privs, becomes "uid" (nobody at the root level), checks all
+of that in /proc/self/status, and only then serves; the child in between waits and ends as the
+worker ended. So each worker holds what a worker started on its own held, and killing it kills
+its namespace. At the process level the child just serves. Every worker reseeds numpy's global
+generator (a fork would copy the zygote's state); the zygote never imports student code.
 
 Standalone on purpose: only the standard library, numpy and channel.py beside it.
 """
@@ -46,7 +50,6 @@ import ast
 import importlib
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -63,24 +66,13 @@ from channel import Channel, ChannelError, Handle  # noqa: E402
 MESSAGE_CHARS = 400
 
 
-# Source bytes -> its parsed module (None: not parseable). A zygote fills it before it forks, from
-# the very files each worker gets a copy of, so a worker reads its package files but parses none.
-_PARSED: dict = {}
-
-
 def _parse(path: str):
     """The ast.Module of the Python file at path, or None when it cannot be read or parsed."""
     try:
         with open(path, "rb") as handle:
-            source = handle.read()
-    except OSError:
+            return ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    if source not in _PARSED:
-        try:
-            _PARSED[source] = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            _PARSED[source] = None
-    return _PARSED[source]
 
 
 def _declared_all(folder: str, submodule: str) -> list | None:
@@ -357,21 +349,87 @@ class Worker:
                 self.channel.send(self.error(ChannelError(f"the result could not be sent: {exc}")))
 
 
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _prctl(option: int, value: int) -> None:
-    try:
-        import ctypes
+    """prctl(option, value); an OSError naming the option when it fails."""
+    import ctypes
 
-        ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: nothing to set
-        pass
+    if _libc().prctl(option, value, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl({option}, {value}): {os.strerror(error)}")
 
 
-_CONTROL: list = []  # the zygote's control socket, where _reap reports each child's end
+def _call(name: str, *args) -> None:
+    """A libc call that returns 0 or -1 with errno; an OSError naming it when it fails."""
+    import ctypes
+
+    if getattr(_libc(), name)(*args) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{name}: {os.strerror(error)}")
+
+
+# Linux constants (sched.h, sys/mount.h, linux/prctl.h, linux/capability.h).
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, \
+    0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
+_CAP_VERSION_3 = 0x20080522
+
+
+def _confine(uid) -> None:
+    """Drop to the worker: every capability (bounding, ambient, effective, permitted, inheritable),
+    no_new_privs, and user uid with no groups (None keeps the namespace's uid, as at the userns
+    level). Then read /proc/self/status back and refuse to go on unless all of it holds."""
+    import ctypes
+
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    for cap in range(last + 1):
+        _prctl(PR_CAPBSET_DROP, cap)
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two of {effective, permitted, inheritable}, all empty
+    _call("capset", header, data)
+    facts = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            facts[key] = value.split()
+    held = [k for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if int(facts.get(k, ["1"])[0], 16)]
+    if held or facts.get("NoNewPrivs") != ["1"] or (uid is not None and facts.get("Uid") != [str(uid)] * 4):
+        raise OSError(f"the worker kept privileges: {held} NoNewPrivs={facts.get('NoNewPrivs')} "
+                      f"Uid={facts.get('Uid')}")
+
+
+def _namespace_worker(request: dict) -> None:
+    """In a fresh PID, mount, IPC, UTS and network namespace, as their first process: mount the
+    worker's own copy of the tree at /work, a private /tmp and the namespace's own /proc, then drop
+    every privilege (_confine). Killing this process kills all it started."""
+    _call("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)
+    _call("mount", request["work"].encode(), b"/work", None, MS_BIND | MS_REC, None)
+    _call("mount", b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777,size=64m")
+    _call("mount", b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    _confine(request.get("uid"))
+    _prctl(PR_SET_DUMPABLE, 1)  # a change of user cleared it; an exec'd worker would have it again
+    os.chdir("/work")
+
+
+_CONTROL: list = []  # the zygote's control socket, where _reap reports each worker's end
+_FORKED: set = set()  # the workers this zygote forked (orphans it reaps go unreported)
 
 
 def _reap(signum=None, frame=None) -> None:
     """Reap every ended child (so its CPU time is counted and no zombie stays), and tell the
-    grader its exit code (b"exit PID CODE", negative for a signal, as subprocess reports it)."""
+    grader a worker's exit code (b"exit PID CODE", negative for a signal, as subprocess says)."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -379,43 +437,44 @@ def _reap(signum=None, frame=None) -> None:
             return
         if pid == 0:
             return
+        if pid not in _FORKED:
+            continue
+        _FORKED.discard(pid)
         for control in _CONTROL:
-            try:
-                control.send(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)))
+            try:  # never blocks: a report the grader has no room for is dropped
+                control.send(b"exit %d %d" % (pid, os.waitstatus_to_exitcode(status)), socket.MSG_DONTWAIT)
             except (OSError, ValueError):
                 pass
-
-
-def _empty(folder: str) -> None:
-    """Remove what is in folder, never following a link out of it."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
 
 
 def _parse_fork(message: bytes) -> dict:
     request = json.loads(message.decode("utf-8"))
     if not (isinstance(request, dict) and isinstance(request.get("work"), str)
-            and isinstance(request.get("env", {}), dict) and isinstance(request.get("clear", []), list)
-            and isinstance(request.get("packages", []), list)):
-        raise ValueError("a fork request is {'work': str, 'env': dict, 'clear': list, 'packages': list}")
+            and isinstance(request.get("env", {}), dict) and isinstance(request.get("namespaces"), bool)
+            and (request.get("uid") is None or isinstance(request.get("uid"), int))):
+        raise ValueError("a fork request is {'work': str, 'env': dict, 'namespaces': bool, 'uid': int or None}")
     return request
 
 
+def _die_as(code: int) -> None:
+    """End this process the way the worker ended: by the same signal, or with the same code."""
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {-code})
+        os.kill(os.getpid(), -code)
+    os._exit(code if 0 <= code < 256 else 70)
+
+
 def _become_worker(control, channel_fd: int, output_fd: int, request: dict) -> None:
-    """The forked child: a worker of its own on channel_fd, printing to output_fd. Never returns."""
-    code = 0
+    """The forked child: a worker of its own on channel_fd, printing to output_fd. Never returns.
+
+    With "namespaces", this child unshares fresh namespaces and forks the worker as their first
+    process, waits for it and ends as it ended (the zygote reports that as the worker's exit)."""
+    code = 70
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         _CONTROL.clear()
         control.close()
         os.setsid()
@@ -423,7 +482,15 @@ def _become_worker(control, channel_fd: int, output_fd: int, request: dict) -> N
         os.dup2(output_fd, 2)
         if output_fd not in (1, 2):
             os.close(output_fd)
-        _prctl(4, 1)  # PR_SET_DUMPABLE: an ordinary process again, as a freshly started worker is
+        if request["namespaces"]:
+            _call("unshare", CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
+            pid = os.fork()
+            if pid:
+                os.close(channel_fd)
+                _die_as(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+            _namespace_worker(request)
+        else:
+            _prctl(PR_SET_DUMPABLE, 1)  # an ordinary process again, as a freshly started worker is
         sys.argv[1:] = [str(channel_fd), *_ARGS[1:]]  # what a worker started on its own is given
         os.environ.update({str(k): str(v) for k, v in request.get("env", {}).items()})
         if "tempfile" in sys.modules:  # it caches the folder it found: look again, under the new TMPDIR
@@ -431,24 +498,35 @@ def _become_worker(control, channel_fd: int, output_fd: int, request: dict) -> N
         import numpy
 
         numpy.random.seed()  # a fresh process seeds from the system; a fork would reuse the zygote's state
+        code = 0
         Worker(Channel(socket.socket(fileno=channel_fd))).serve()
-    except BaseException:  # noqa: BLE001 - the child must never return into the zygote's loop
-        code = 70
+    except BaseException as exc:  # noqa: BLE001 - the child must never return into the zygote's loop
+        if code != 0:  # it did not become a worker: say why, for the grader's "did not start"
+            try:
+                os.write(2, f"the forked worker did not start: {type(exc).__name__}: {exc}\n".encode()[:400])
+            except OSError:
+                pass
+        code = code or 70
     finally:
         os._exit(code)
 
 
 def zygote(fd: int) -> None:
     """Import what every worker needs, then fork a worker per request on control socket fd."""
+    import gc
+
     import numpy  # noqa: F401  (what a worker's init would import; every fork inherits it)
     import scipy.special  # noqa: F401
 
-    _prctl(4, 0)  # PR_SET_DUMPABLE 0: a worker of the same user cannot ptrace the zygote or read its memory
-    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: a worker's orphans stay under the zygote, where the grader kills them
-    import gc
-
+    try:  # at the process level its workers are its user's: they must not ptrace it or read its memory
+        _prctl(PR_SET_DUMPABLE, 0)
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # a worker's orphans stay under it, where the grader kills them
+    except (OSError, AttributeError):
+        pass
     control = socket.socket(fileno=fd)
     _CONTROL.append(control)
+    # The first process of a PID namespace gets only the signals it handles: SIGINT would end it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
     gc.freeze()  # a child's collections then leave the inherited objects (and their pages) alone
     control.send(b"ready")
@@ -468,19 +546,20 @@ def zygote(fd: int) -> None:
                 os.close(extra)
             control.send(f"error {exc}"[:400].encode())
             continue
-        for folder in request.get("clear", []):
-            _empty(str(folder))
-        for name in request.get("packages", []):  # parse (never run) what each worker's init would parse
-            folder = os.path.join(request["work"], str(name))
-            if os.path.isdir(folder):
-                LazyPackage(str(name), folder, {})
-        gc.freeze()
-        pid = os.fork()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # reaped only once it is in _FORKED
+        try:
+            pid = os.fork()
+        except OSError as exc:  # its user's process limit, or memory
+            pid = None
+            failure = f"error fork: {exc}"
         if pid == 0:
             _become_worker(control, fds[0], fds[1], request)
+        if pid is not None:
+            _FORKED.add(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         for passed in fds:
             os.close(passed)
-        control.send(b"pid %d" % pid)
+        control.send(b"pid %d" % pid if pid is not None else failure[:400].encode())
 
 
 def main(argv) -> None:

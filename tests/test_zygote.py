@@ -10,6 +10,9 @@ the process level and at the strongest level this machine starts.
 from __future__ import annotations
 
 import os
+import pathlib
+import time
+import uuid
 
 import pytest
 
@@ -42,7 +45,57 @@ def look():
 
 def kill_parent():
     import signal
-    os.kill(os.getppid(), signal.SIGKILL)
+    parent = os.getppid()
+    os.kill(parent, signal.SIGKILL)
+    return parent
+
+
+def _named(token):
+    with open("/proc/thread-self/comm", "w") as handle:
+        handle.write(token)
+
+
+def headless(token):
+    """A child whose main thread exits while another thread of it lives on (it shows as a zombie)."""
+    import ctypes, threading, time
+    pid = os.fork()
+    if pid == 0:
+        thread = threading.Thread(target=lambda: (_named(token), time.sleep(120)))
+        thread.start()
+        time.sleep(0.2)
+        ctypes.CDLL(None).syscall(60, 0)  # SYS_exit: only the calling thread ends
+    time.sleep(0.5)
+    return pid
+
+
+def hopping(token):
+    """A child that forks and exits over and over, so its number keeps changing."""
+    import time
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            _named(token)
+            if os.fork() != 0:
+                os._exit(0)
+            time.sleep(0.02)  # long enough for a scan of /proc to see it, short enough to keep hopping
+    time.sleep(0.3)
+    return 1
+
+
+def lock_tmp():
+    """A folder in /tmp that its owner made unreadable, with a file in it."""
+    import tempfile
+    folder = os.path.join(tempfile.gettempdir(), "locked")
+    os.makedirs(os.path.join(folder, "inner"))
+    open(os.path.join(folder, "inner", "file"), "w").write("x")
+    os.chmod(os.path.join(folder, "inner"), 0)
+    os.chmod(folder, 0)
+    return folder
+
+
+def signal_parent(name):
+    import signal
+    os.kill(os.getppid(), getattr(signal, name))
     return os.getppid()
 
 
@@ -81,47 +134,52 @@ def test_a_forked_worker_starts_as_fresh_as_one_started_on_its_own(pool):
     assert first.call("layers.twice", 21) == 42  # imports layers.other in the first worker
     cwd, drawn = first.call("layers.probe.mark")
     assert first.call("layers.probe.look")[:3] == (True, True, True)  # the traces are real
+    first_copy = first.worker.scratch
     first.close()
     second = RemoteStudent(pool, timeout=30)
     note, temp, attribute, redrawn, loaded, second_cwd = second.call("layers.probe.look")
+    second_copy = second.worker.scratch
     second.close()
     assert (note, temp, attribute, loaded) == (False, False, False, [])
     assert redrawn != drawn, "numpy's global generator was not reseeded after the fork"
-    assert second_cwd != cwd and pool.zygote.forks == 2
-    assert not (pool.zygote.work / os.path.basename(cwd)).exists(), "the first worker's copy was left behind"
-
-
-def test_a_submission_that_signals_its_zygote_costs_only_its_own_tests(pool):
-    """At the namespace levels the zygote is the namespace's first process, which a SIGKILL from
-    inside cannot end; at the process level it dies, and the next test gets a new zygote with a
-    working worker while nothing of the old one is left running."""
-    attacker = RemoteStudent(pool, timeout=30)
-    old = pool.zygote
-    old.wait_ready()
-    old_host = old.host_pid
-    attacker.call("layers.probe.kill_parent")
-    attacker.close()
-    after = RemoteStudent(pool, timeout=30)
-    assert after.call("layers.twice", 4) == 8
-    after.close()
+    assert second_copy != first_copy and pool.zygote.forks == 2
+    assert not first_copy.exists() and not second_copy.exists(), "a worker's copy was left behind"
     if pool.level == sandbox.PROCESS_LEVEL:
-        assert pool.zygote is not old and old.dead and not pool_module._alive(old_host)
-    else:
-        assert pool.zygote is old and pool_module._alive(old_host)
+        assert (cwd, second_cwd) == (str(first_copy), str(second_copy))
+    else:  # each in its own mount namespace, with its own copy at /work as a worker started alone
+        assert cwd == second_cwd == "/work"
+
+
+def test_a_submission_that_kills_its_zygote_costs_only_its_own_tests(tree):
+    """At the process level the worker can kill its zygote (its parent, the same user): the next
+    test gets a new zygote and a working worker, and nothing of the old one is left running."""
+    plain = sandbox.Pool(tree, sandbox.PROCESS_LEVEL, sandbox.Limits())
+    try:
+        attacker = RemoteStudent(plain, timeout=30)
+        old = plain.zygote
+        old.wait_ready()
+        assert attacker.call("layers.probe.kill_parent") == old.pid
+        attacker.close()
+        after = RemoteStudent(plain, timeout=30)
+        assert after.call("layers.twice", 4) == 8
+        after.close()
+        assert plain.zygote is not old and old.dead and not pool_module._alive(old.host_pid)
+    finally:
+        plain.close()
 
 
 @pytest.mark.skipif(STRONGEST == sandbox.PROCESS_LEVEL, reason="isolation is 'process': no namespace here")
-def test_a_worker_cannot_read_its_zygotes_memory_or_environment(tree):
-    """The zygote is not dumpable: the worker, the same user in the same namespace, cannot open its
-    /proc files (nor ptrace it), while its own are readable."""
+def test_a_namespaced_worker_sees_neither_its_zygote_nor_an_earlier_worker(tree):
+    """In its own PID namespace the worker is process 1 and has no parent it can address: its /proc
+    lists its own processes only, never the zygote (which keeps its privileges) or another worker."""
     strongest = sandbox.Pool(tree, STRONGEST, sandbox.Limits())
     try:
-        student = RemoteStudent(strongest, timeout=30)
-        assert student.call("os.getppid") == 1  # its parent is the zygote, the namespace's first process
-        assert student.call("layers.probe.read_parent", "mem") == "PermissionError"
-        assert student.call("layers.probe.read_parent", "environ") == "PermissionError"
-        assert student.call("os.access", "/proc/self/environ", os.R_OK) is True
-        student.close()
+        for _ in range(2):
+            student = RemoteStudent(strongest, timeout=30)
+            assert student.call("os.getpid") == 1 and student.call("os.getppid") == 0
+            assert student.call("os.listdir", "/proc/self/task") == ["1"]
+            assert sorted(p for p in student.call("os.listdir", "/proc") if p.isdigit()) == ["1"]
+            student.close()
     finally:
         strongest.close()
 
@@ -131,7 +189,8 @@ def test_a_killed_forked_worker_takes_every_process_it_started(pool):
     student = RemoteStudent(pool, timeout=30)
     started = student.call("subprocess.Popen", ["sleep", "120"], start_new_session=True)
     assert started is not None
-    assert len(pool_module._descendants(pool.zygote.host_pid)) == 2  # the worker and its sleep
+    below = pool_module._descendants(pool.zygote.host_pid)
+    assert "sleep" in [pathlib.Path(f"/proc/{pid}/comm").read_text().strip() for pid in below], below
     student.close()
     assert pool_module._descendants(pool.zygote.host_pid) == []
     assert pool_module._alive(pool.zygote.host_pid)
@@ -156,3 +215,80 @@ def test_a_pool_without_fork_starts_a_process_per_worker(tree):
         student.close()
     finally:
         plain.close()
+
+
+def _running(token: str) -> list[str]:
+    """Threads anywhere on this machine whose name is token (an attack's survivors)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/comm") as handle:
+                    if handle.read().strip() == token:
+                        with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                            if stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                                found.append(f"{pid}/{task}")
+            except OSError:
+                pass
+    return found
+
+
+def _gone(token: str, seconds: float = 3.0) -> list[str]:
+    """token's survivors once the kill has had its moment (a SIGKILL is not instant)."""
+    deadline = time.monotonic() + seconds
+    while _running(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _running(token)
+
+
+@pytest.mark.parametrize("attack", ["headless", "hopping"])
+def test_nothing_a_worker_started_outlives_it(pool, attack):
+    """A process whose main thread exited while another runs, and a chain of processes that fork and
+    exit to keep changing number, both die with the worker (the old design killed a whole namespace)."""
+    token = "zy" + uuid.uuid4().hex[:12]
+    student = RemoteStudent(pool, timeout=30)
+    student.call(f"layers.probe.{attack}", token)
+    assert any(_running(token) for _ in range(20)), "the attack did not start"
+    student.close()
+    assert _gone(token) == [], f"{attack}: a process the worker started outlived it"
+    after = RemoteStudent(pool, timeout=30)
+    assert after.call("layers.twice", 3) == 6
+    after.close()
+
+
+def test_a_zygote_that_its_worker_can_signal_ignores_sigint_and_is_replaced_when_stopped(tree):
+    """At the process level the zygote is the worker's parent and the same user: SIGINT, which Python
+    would turn into KeyboardInterrupt, leaves it serving, and one stopped by SIGSTOP is replaced at
+    the next test without a wait (the namespace levels hide it from the worker altogether)."""
+    plain = sandbox.Pool(tree, sandbox.PROCESS_LEVEL, sandbox.Limits())
+    try:
+        old = plain.zygote
+        student = RemoteStudent(plain, timeout=30)
+        assert student.call("layers.probe.signal_parent", "SIGINT") == old.pid
+        student.close()
+        again = RemoteStudent(plain, timeout=30)
+        assert again.call("layers.twice", 2) == 4 and plain.zygote is old
+        again.call("layers.probe.signal_parent", "SIGSTOP")
+        again.close()
+        started = time.monotonic()
+        last = RemoteStudent(plain, timeout=30)
+        assert last.call("layers.twice", 1) == 2
+        last.close()
+        assert plain.zygote is not old and old.dead
+        assert time.monotonic() - started < pool_module.FORK_ANSWER_S, "the stopped zygote was waited for"
+    finally:
+        plain.close()
+
+
+def test_a_locked_folder_in_tmp_does_not_reach_the_next_worker(pool):
+    """A folder its owner made unreadable (mode 0) in the worker's temporary folder is gone for the next one."""
+    student = RemoteStudent(pool, timeout=30)
+    folder = student.call("layers.probe.lock_tmp")
+    student.close()
+    after = RemoteStudent(pool, timeout=30)
+    assert after.call("os.path.exists", folder) is False
+    after.close()
