@@ -50,6 +50,7 @@ import ast
 import importlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -66,21 +67,52 @@ from channel import Channel, ChannelError, Handle  # noqa: E402
 MESSAGE_CHARS = 400
 
 
-def _parse(path: str):
-    """The ast.Module of the Python file at path, or None when it cannot be read or parsed."""
-    try:
-        with open(path, "rb") as handle:
-            return ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+# A top-level ``__all__ = [...]`` or ``(...)``: read without parsing the whole file (a worker
+# reads every star-imported module of layers and solver at its start; parsing them all took 70 ms).
+_ALL_LINE = re.compile(rb"^__all__[ \t]*=[ \t]*([\[(])", re.MULTILINE)
+
+
+def _literal_all(source: bytes) -> list | None:
+    """The names of source's first top-level ``__all__`` list or tuple of strings, found by its
+    text alone; None when that is not plain enough to be sure (the caller then parses the file)."""
+    if b"__all__" not in source:
+        return []
+    match = _ALL_LINE.search(source)
+    if match is None:
         return None
+    closing = b"]" if match.group(1) == b"[" else b")"
+    end = source.find(closing, match.end())
+    if end < 0:
+        return None
+    try:
+        value = ast.literal_eval(source[match.start(1):end + 1].decode("utf-8"))
+    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        return None
+    if source[:match.start()].count(b'"""') % 2 or source[:match.start()].count(b"'''") % 2:
+        return None  # inside a triple-quoted string, perhaps: parse to be sure
+    return list(value)
 
 
 def _declared_all(folder: str, submodule: str) -> list | None:
     """The names in a submodule's literal ``__all__``, read from its source without running it
     (``from layers.activations import *`` in a package's __init__); [] when it has none, None
-    when its source cannot be read (importing it then says why, as file:line)."""
-    tree = _parse(os.path.join(folder, *submodule.split(".")) + ".py")
-    if tree is None:
+    when its source cannot be read (importing it then says why, as file:line). A plain literal
+    is read from the text alone, so a module with a syntax error below it still names its
+    exports (and importing one of them says why)."""
+    path = os.path.join(folder, *submodule.split(".")) + ".py"
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+    except OSError:
+        return None
+    found = _literal_all(source)
+    if found is not None:
+        return found
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
@@ -100,7 +132,11 @@ class LazyPackage(types.ModuleType):
         self._chainrule_where = {}
         self._chainrule_unread = []  # star-imported submodules whose __all__ could not be read
         self._chainrule_standins = standins
-        tree = _parse(self.__file__) or ast.Module(body=[], type_ignores=[])
+        try:
+            with open(self.__file__, "rb") as handle:
+                tree = ast.parse(handle.read())
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = ast.Module(body=[], type_ignores=[])
         for node in tree.body:
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:

@@ -9,8 +9,11 @@ the process level and at the strongest level this machine starts.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
+import subprocess
+import sys
 import time
 import uuid
 
@@ -292,3 +295,45 @@ def test_a_locked_folder_in_tmp_does_not_reach_the_next_worker(pool):
     after = RemoteStudent(pool, timeout=30)
     assert after.call("os.path.exists", folder) is False
     after.close()
+
+
+def test_a_workers_quick_read_of_all_agrees_with_parsing_every_library_file():
+    """worker._literal_all reads a star-imported module's ``__all__`` from its text; wherever it
+    answers, the answer is the full parse's, for every file of the library and for the traps."""
+    script = r'''
+import ast, json, pathlib, sys
+sys.argv = ["worker.py", "0"]
+sys.path.insert(0, "grading")
+import worker
+
+def parsed(source):
+    for node in ast.parse(source).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "__all__" and isinstance(node.value, (ast.List, ast.Tuple))):
+            return [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+answered, disagree = 0, []
+for path in sorted(pathlib.Path(".").glob("*/*.py")):
+    source = path.read_bytes()
+    quick = worker._literal_all(source)
+    if quick is not None:
+        answered += 1
+        if quick != parsed(source):
+            disagree.append(str(path))
+traps = {
+    "in a docstring": b'"""\n__all__ = ["fake"]\n"""\n__all__ = ["real"]\n',
+    "a bracket in a name": b'__all__ = ["a]b"]\n',
+    "not strings": b'__all__ = [name for name in ()]\n',
+    "a syntax error after it": b'__all__ = ["f"]\ndef f(:\n',
+}
+print(json.dumps({"answered": answered, "disagree": disagree,
+                  "traps": {k: worker._literal_all(v) for k, v in traps.items()}}))
+'''
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=pathlib.Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["disagree"] == [] and found["answered"] >= 20, found
+    assert found["traps"] == {"in a docstring": None, "a bracket in a name": None, "not strings": None,
+                              "a syntax error after it": ["f"]}
