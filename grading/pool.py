@@ -245,7 +245,9 @@ class _Launched:
             shutil.copyfile(HERE / name, boot / name)
         out_read, out_write = os.pipe()
         nproc = None
-        if level == ROOT_LEVEL:
+        if zygote and level != PROCESS_LEVEL:
+            pass  # each forked worker gets its own, counted when it is forked (ForkedWorker)
+        elif level == ROOT_LEVEL:
             nproc = count_processes(NOBODY) + limits.processes
         elif level == USERNS_LEVEL or os.geteuid() != 0:
             nproc = count_processes(os.geteuid()) + limits.processes
@@ -616,10 +618,23 @@ class ForkedWorker(_Serving):
         # In its own namespaces the worker finds its copy at /work, as one started on its own does.
         inside = "/work" if self.namespaced else copy
         env = {} if self.namespaced else {"HOME": copy, "TMPDIR": copy}
+        nproc = None
+        if self.namespaced:  # its user's processes now, plus its own allowance (RLIMIT_NPROC counts them all)
+            nproc = count_processes(NOBODY if self.level == ROOT_LEVEL else os.geteuid()) + self.limits.processes
         request = {"work": copy, "env": env, "namespaces": self.namespaced,
-                   "uid": NOBODY if self.level == ROOT_LEVEL else None}
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_read, out_write = os.pipe()
+                   "uid": NOBODY if self.level == ROOT_LEVEL else None, "nproc": nproc}
+        try:
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as exc:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise SandboxError(f"no channel for the worker ({exc})") from None
+        try:
+            out_read, out_write = os.pipe()
+        except OSError as exc:
+            parent.close()
+            child.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise SandboxError(f"no output pipe for the worker ({exc})") from None
         try:
             try:
                 socket.send_fds(zygote.control, [json.dumps(request).encode()], [child.fileno(), out_write])
@@ -629,7 +644,7 @@ class ForkedWorker(_Serving):
                 child.close()
                 os.close(out_write)
             answer = zygote._receive(FORK_ANSWER_S, "fork a worker")
-            self.nspid, self.pid = self._find(answer)
+            self.nspid, self.pid = self._find(answer, out_read)
         except BaseException:
             parent.close()
             os.close(out_read)
@@ -643,7 +658,7 @@ class ForkedWorker(_Serving):
             self.kill()
             raise SandboxError(f"the forked worker ended before it started ({exc})") from None
 
-    def _find(self, answer: bytes) -> tuple[int, int]:
+    def _find(self, answer: bytes, out_read: int) -> tuple[int, int]:
         """(namespace pid, host pid) of the child the zygote says it forked (its child with that number)."""
         number = answer[4:] if answer.startswith(b"pid ") else b""
         if not number.isdigit():
@@ -651,7 +666,13 @@ class ForkedWorker(_Serving):
         for child in _children(self.zygote.host_pid):
             if _namespace_pid(child) == int(number):
                 return int(number), child
-        raise SandboxError(f"the zygote's worker {int(number)} is not among its children")
+        # Ended already, and reaped: what it printed says why (it never served anything yet).
+        said = b""
+        if select.select([out_read], [], [], 0.5)[0]:
+            said = os.read(out_read, 400)
+        code = self.zygote.exit_code(int(number), 0.5)
+        raise SandboxError(f"the forked worker ended before it started (exit code {code}): "
+                           f"{said.decode('utf-8', 'replace').strip() or 'it printed nothing'}")
 
     def exit_code(self, timeout: float) -> int | None:
         """The worker's exit code once it has ended (negative: the signal), None if not within timeout."""
@@ -662,9 +683,9 @@ class ForkedWorker(_Serving):
         if self.dead:
             return
         self.dead = True
-        if self.namespaced:
-            # The worker is the first process of its own PID namespace, the only child of self.pid:
-            # killing it kills everything in that namespace.
+        if self.namespaced and self.pidfd is not None and not select.select([self.pidfd], [], [], 0)[0]:
+            # The worker is the first process of its own PID namespace, the only child of self.pid
+            # (still alive, so its number is still its own): killing it kills that namespace.
             for child in _children(self.pid):
                 _kill_if_below(child, {self.pid})
         if self.pidfd is not None:
@@ -731,7 +752,10 @@ class Pool:
         self.zygote: Zygote | None = None
         self.current: ForkedWorker | None = None
         if fork:
-            self.zygote = start_zygote(level, limits, self.runtime)
+            try:  # it boots while the caller goes on; one that cannot start fails at the first take()
+                self.zygote = start_zygote(level, limits, self.runtime)
+            except (OSError, subprocess.SubprocessError):
+                self.zygote = None
 
     def take(self):
         """A worker of its own for the caller, who must kill it when done."""
@@ -748,15 +772,18 @@ class Pool:
             self.current.kill()  # one at a time: a kill sweeps everything under the zygote
         self.started += 1
         for attempt in range(2):
-            if self.zygote is None or self.zygote.dead:
-                self.zygote = start_zygote(self.level, self.limits, self.runtime)
             try:
+                if self.zygote is None or self.zygote.dead:
+                    self.zygote = start_zygote(self.level, self.limits, self.runtime)
                 self.current = self.zygote.fork(self.tree)
                 return self.current
-            except SandboxError:  # a submission may kill its zygote: the next test gets a new one
-                self.zygote.kill()
+            except (SandboxError, OSError, subprocess.SubprocessError) as exc:
+                # At the process level a submission may kill or stop its zygote: the next test gets a new one.
+                if self.zygote is not None:
+                    self.zygote.kill()
                 if attempt:
-                    raise
+                    raise exc if isinstance(exc, SandboxError) else SandboxError(
+                        f"the zygote could not start ({type(exc).__name__}: {exc})") from None
         raise AssertionError("unreachable")
 
     def _start(self) -> WorkerProcess:

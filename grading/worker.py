@@ -412,18 +412,43 @@ def _call(name: str, *args) -> None:
 # Linux constants (sched.h, sys/mount.h, linux/prctl.h, linux/capability.h).
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x20000000, \
     0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, \
+    1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_SET_SECUREBITS = 1, 4, 23, 24, 28
+PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
+# SECBIT_NOROOT and the locks of it, of the uid-change fixup and of keep-caps; no ambient raise, locked.
+SECUREBITS = 0x01 | 0x02 | 0x08 | 0x20 | 0x40 | 0x80
+# What the zygote keeps to build a worker: CAP_SETGID, CAP_SETUID, CAP_SETPCAP and CAP_SYS_ADMIN.
+ZYGOTE_CAPS = (6, 7, 8, 21)
 _CAP_VERSION_3 = 0x20080522
 
 
-def _confine(uid) -> None:
-    """Drop to the worker: every capability (bounding, ambient, effective, permitted, inheritable),
-    no_new_privs, and user uid with no groups (None keeps the namespace's uid, as at the userns
-    level). Then read /proc/self/status back and refuse to go on unless all of it holds."""
+def _capabilities(keep=()) -> None:
+    """Keep only the capabilities in keep: in the bounding set, and as effective and permitted
+    (none inheritable). Needs CAP_SETPCAP for the bounding set when anything is dropped there."""
     import ctypes
 
+    with open("/proc/sys/kernel/cap_last_cap") as handle:
+        last = int(handle.read())
+    libc = _libc()
+    for cap in range(last + 1):
+        if cap not in keep and libc.prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1:  # still there
+            _prctl(PR_CAPBSET_DROP, cap)
+    mask = [0, 0]
+    for cap in keep:
+        mask[cap // 32] |= 1 << (cap % 32)
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(mask[0], mask[0], 0, mask[1], mask[1], 0)  # {effective, permitted, inheritable} x 2
+    _call("capset", header, data)
+
+
+def _confine(uid) -> None:
+    """Drop to the worker: no_new_privs, locked securebits, every capability (bounding, ambient,
+    effective, permitted, inheritable), and user and group uid with no supplementary groups (None
+    keeps the namespace's uid 0, as at the userns level). Then read /proc/self/status back and
+    refuse to go on unless all of it holds."""
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(PR_SET_SECUREBITS, SECUREBITS)
     with open("/proc/sys/kernel/cap_last_cap") as handle:
         last = int(handle.read())
     for cap in range(last + 1):
@@ -432,31 +457,55 @@ def _confine(uid) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # two of {effective, permitted, inheritable}, all empty
-    _call("capset", header, data)
+    _capabilities(())
     facts = {}
     with open("/proc/self/status") as handle:
         for line in handle:
             key, _, value = line.partition(":")
             facts[key] = value.split()
     held = [k for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if int(facts.get(k, ["1"])[0], 16)]
-    if held or facts.get("NoNewPrivs") != ["1"] or (uid is not None and facts.get("Uid") != [str(uid)] * 4):
+    ids = None if uid is None else [str(uid)] * 4
+    if held or facts.get("NoNewPrivs") != ["1"] or (ids is not None and (
+            facts.get("Uid") != ids or facts.get("Gid") != ids or facts.get("Groups") != [])):
         raise OSError(f"the worker kept privileges: {held} NoNewPrivs={facts.get('NoNewPrivs')} "
-                      f"Uid={facts.get('Uid')}")
+                      f"Uid={facts.get('Uid')} Gid={facts.get('Gid')} Groups={facts.get('Groups')}")
 
 
 def _namespace_worker(request: dict) -> None:
-    """In a fresh PID, mount, IPC, UTS and network namespace, as their first process: mount the
-    worker's own copy of the tree at /work, a private /tmp and the namespace's own /proc, then drop
-    every privilege (_confine). Killing this process kills all it started."""
+    """In a fresh PID, mount, IPC, UTS and network namespace, as their first process: a session of
+    its own; its own copy of the tree at /work, a private /tmp and the namespace's own /proc, and
+    everything else read-only (the zygote's root file system is not its to change); its process
+    limit; then every privilege dropped (_confine), and death with the process that waits for it.
+    Killing this process kills all it started."""
+    import resource
+
+    os.setsid()  # not in the group of the process that waits for it: kill(0, ...) reaches only its own
     _call("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)
     _call("mount", request["work"].encode(), b"/work", None, MS_BIND | MS_REC, None)
     _call("mount", b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777,size=64m")
     _call("mount", b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    _call("mount", None, b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None)
+    if request.get("nproc") is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (request["nproc"], request["nproc"]))
     _confine(request.get("uid"))
     _prctl(PR_SET_DUMPABLE, 1)  # a change of user cleared it; an exec'd worker would have it again
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the change of user, which clears it
     os.chdir("/work")
+
+
+def _wait_for_worker(pid: int, channel_fd: int) -> None:
+    """The child between the zygote and a namespaced worker: hold no privilege, wait for the worker,
+    and end as it ended. Never returns."""
+    code = 70
+    try:
+        os.close(channel_fd)
+        _capabilities(())
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except BaseException:  # noqa: BLE001 - it must never return into the zygote's loop
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        _die_as(code)
 
 
 _CONTROL: list = []  # the zygote's control socket, where _reap reports each worker's end
@@ -487,17 +536,23 @@ def _parse_fork(message: bytes) -> dict:
     request = json.loads(message.decode("utf-8"))
     if not (isinstance(request, dict) and isinstance(request.get("work"), str)
             and isinstance(request.get("env", {}), dict) and isinstance(request.get("namespaces"), bool)
-            and (request.get("uid") is None or isinstance(request.get("uid"), int))):
-        raise ValueError("a fork request is {'work': str, 'env': dict, 'namespaces': bool, 'uid': int or None}")
+            and all(request.get(k) is None or type(request.get(k)) is int for k in ("uid", "nproc"))):
+        raise ValueError("a fork request is {'work': str, 'env': dict, 'namespaces': bool, 'uid': int or None, "
+                         "'nproc': int or None}")
     return request
 
 
 def _die_as(code: int) -> None:
     """End this process the way the worker ended: by the same signal, or with the same code."""
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {-code})
-        os.kill(os.getpid(), -code)
+        try:
+            if -code not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
+                signal.signal(-code, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {-code})
+            os.kill(os.getpid(), -code)
+        except (OSError, ValueError):
+            pass
+        os._exit(128 - code)  # a signal whose default is to be ignored: the shell's code for it
     os._exit(code if 0 <= code < 256 else 70)
 
 
@@ -522,8 +577,7 @@ def _become_worker(control, channel_fd: int, output_fd: int, request: dict) -> N
             _call("unshare", CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
             pid = os.fork()
             if pid:
-                os.close(channel_fd)
-                _die_as(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+                _wait_for_worker(pid, channel_fd)
             _namespace_worker(request)
         else:
             _prctl(PR_SET_DUMPABLE, 1)  # an ordinary process again, as a freshly started worker is
@@ -559,6 +613,8 @@ def zygote(fd: int) -> None:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)  # a worker's orphans stay under it, where the grader kills them
     except (OSError, AttributeError):
         pass
+    if os.getpid() == 1:  # the first process of the sandbox's namespaces: keep only what building a worker needs
+        _capabilities(ZYGOTE_CAPS)
     control = socket.socket(fileno=fd)
     _CONTROL.append(control)
     # The first process of a PID namespace gets only the signals it handles: SIGINT would end it.

@@ -25,6 +25,9 @@ from grading.student import RemoteStudent, SubmissionCrashed
 
 STRONGEST = sandbox.isolation()
 LEVELS = sorted({sandbox.PROCESS_LEVEL, STRONGEST})
+# The namespace levels that start here (as root, both do: userns is then root mapped to root).
+NAMESPACED = [level for level in (sandbox.ROOT_LEVEL, sandbox.USERNS_LEVEL)
+              if level == STRONGEST or (STRONGEST == sandbox.ROOT_LEVEL and not sandbox._probe(level, sandbox.Limits()))]
 
 PROBE = '''import os, sys, tempfile
 
@@ -102,6 +105,23 @@ def signal_parent(name):
     return os.getppid()
 
 
+def leave(code):
+    os._exit(code)
+
+
+def writable(paths):
+    """Which of paths this worker can create a file in."""
+    found = []
+    for path in paths:
+        try:
+            with open(os.path.join(path, "probe-write"), "w") as handle:
+                handle.write("x")
+            found.append(path)
+        except OSError:
+            pass
+    return found
+
+
 def read_parent(name):
     try:
         with open(f"/proc/{os.getppid()}/{name}", "rb") as handle:
@@ -171,20 +191,28 @@ def test_a_submission_that_kills_its_zygote_costs_only_its_own_tests(tree):
         plain.close()
 
 
-@pytest.mark.skipif(STRONGEST == sandbox.PROCESS_LEVEL, reason="isolation is 'process': no namespace here")
-def test_a_namespaced_worker_sees_neither_its_zygote_nor_an_earlier_worker(tree):
+@pytest.mark.skipif(not NAMESPACED, reason="isolation is 'process': no namespace here")
+@pytest.mark.parametrize("level", NAMESPACED)
+def test_a_namespaced_worker_sees_neither_its_zygote_nor_an_earlier_worker(tree, level):
     """In its own PID namespace the worker is process 1 and has no parent it can address: its /proc
-    lists its own processes only, never the zygote (which keeps its privileges) or another worker."""
-    strongest = sandbox.Pool(tree, STRONGEST, sandbox.Limits())
+    lists its own processes only, never the zygote (which keeps its privileges) or another worker;
+    it can write its /work and /tmp and nothing else of the root it shares with the zygote."""
+    pool = sandbox.Pool(tree, level, sandbox.Limits())
     try:
         for _ in range(2):
-            student = RemoteStudent(strongest, timeout=30)
+            student = RemoteStudent(pool, timeout=30)
             assert student.call("os.getpid") == 1 and student.call("os.getppid") == 0
             assert student.call("os.listdir", "/proc/self/task") == ["1"]
             assert sorted(p for p in student.call("os.listdir", "/proc") if p.isdigit()) == ["1"]
+            assert student.call("layers.probe.writable", ["/", "/boot", "/dev", "/site", "/work", "/tmp"]) == [
+                "/work", "/tmp"]
             student.close()
+        leaving = RemoteStudent(pool, timeout=30)  # its exit code comes back through two processes
+        with pytest.raises(SubmissionCrashed, match=r"ended during the call \(exit code 3\)"):
+            leaving.call("layers.probe.leave", 3)
+        leaving.close()
     finally:
-        strongest.close()
+        pool.close()
 
 
 def test_a_killed_forked_worker_takes_every_process_it_started(pool):
@@ -337,3 +365,29 @@ print(json.dumps({"answered": answered, "disagree": disagree,
     assert found["disagree"] == [] and found["answered"] >= 20, found
     assert found["traps"] == {"in a docstring": None, "a bracket in a name": None, "not strings": None,
                               "a syntax error after it": ["f"]}
+
+
+def test_a_zygote_refuses_a_malformed_request_and_goes_on_serving(tree):
+    """A request that is not the grader's JSON, or carries the wrong descriptors, is answered with
+    an error (the descriptors closed), and the next well-formed fork still works."""
+    import socket
+
+    zygote = sandbox.start_zygote(sandbox.PROCESS_LEVEL, sandbox.Limits())
+    try:
+        zygote.wait_ready()
+        read, write = os.pipe()
+        try:
+            socket.send_fds(zygote.control, [b"{not json"], [read, write])
+            assert zygote._receive(10, "answer").startswith(b"error")
+            socket.send_fds(zygote.control, [json.dumps({"work": "/", "env": {}, "namespaces": False,
+                                                         "uid": None}).encode()], [read])
+            assert zygote._receive(10, "answer") == b"error a fork request carries 2 descriptors, got 1"
+        finally:
+            os.close(read)
+            os.close(write)
+        worker = zygote.fork(tree)
+        worker.wait_ready()
+        worker.kill()
+    finally:
+        zygote.kill()
+    assert not zygote.scratch.exists()
