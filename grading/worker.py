@@ -385,10 +385,16 @@ class Worker:
                 self.channel.send(self.error(ChannelError(f"the result could not be sent: {exc}")))
 
 
-def _libc():
-    import ctypes
+_LIBC: list = []
 
-    return ctypes.CDLL(None, use_errno=True)
+
+def _libc():
+    """The C library, loaded once (a zygote's forks inherit it)."""
+    if not _LIBC:
+        import ctypes
+
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
 
 
 def _prctl(option: int, value: int) -> None:
