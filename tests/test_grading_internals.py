@@ -4,6 +4,7 @@ sandbox, the trusted side's student handle."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
 import socket
 import struct
@@ -363,3 +364,15 @@ def test_startup_limit_follows_the_environment_and_refuses_nonsense(monkeypatch)
         monkeypatch.setenv(sandbox.STARTUP_ENV, bad)
         with pytest.raises(sandbox.SandboxError, match="CHAINRULE_GRADER_STARTUP_S must be a positive number"):
             sandbox.startup_seconds()
+
+
+def test_grading_commands_pin_blas_to_one_thread_unless_told_otherwise():
+    """python -m grading sets one BLAS thread before numpy loads (the grader and its worker take
+    turns); a thread count the caller set is kept."""
+    script = "import os, grading.__main__, numpy; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    unset = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                           cwd=project_root(), timeout=60)
+    chosen = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**env, "OPENBLAS_NUM_THREADS": "2"}, cwd=project_root(), timeout=60)
+    assert (unset.stdout.strip(), chosen.stdout.strip()) == ("1", "2"), (unset.stderr, chosen.stderr)
