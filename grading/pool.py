@@ -324,7 +324,26 @@ class _Launched:
         return True
 
 
-class _Serving:
+class _Output:
+    """What a sandboxed process printed, drained by a thread and kept up to limits.output_bytes."""
+
+    def _drain_output(self, fd: int) -> None:
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return
+                self.output_total += len(chunk)
+                room = self.limits.output_bytes - len(self.output)
+                if room > 0:
+                    self.output += chunk[:room]
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+
+
+class _Serving(_Output):
     """A worker's side of things: its channel, its pidfd, its output drained by a thread."""
 
     channel = None
@@ -342,21 +361,6 @@ class _Serving:
         self.started = time.monotonic()
         self.ready = False
         self.channel.send({"op": "init", "path": sites, "work": work, "packages": list(PACKAGES)})
-
-    def _drain_output(self, fd: int) -> None:
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return
-                self.output_total += len(chunk)
-                room = self.limits.output_bytes - len(self.output)
-                if room > 0:
-                    self.output += chunk[:room]
-        except OSError:
-            return
-        finally:
-            os.close(fd)
 
     def wait_ready(self) -> None:
         """Wait for the worker's answer to init (SandboxError if it never comes)."""
@@ -427,7 +431,7 @@ class WorkerProcess(_Launched, _Serving):
             return None
 
 
-class Zygote(_Launched):
+class Zygote(_Launched, _Output):
     """One sandboxed process that has imported numpy and scipy and forks a worker per request.
 
     It runs exactly as a WorkerProcess would (same namespaces, user, limits and environment) but
@@ -449,6 +453,7 @@ class Zygote(_Launched):
         self.last_birth: int | None = None  # when its latest worker started (clock ticks)
         self.host_pid: int | None = None  # the zygote itself (inside unshare at the namespace levels)
         self.output = bytearray()
+        self.output_total = 0
         self.scratch = pathlib.Path(tempfile.mkdtemp(prefix="chainrule-zygote-"))
         self.work = self.scratch / "work"  # the workers' copies, one folder each, seen inside as /work
         self.work.mkdir(mode=0o755)
@@ -468,20 +473,6 @@ class Zygote(_Launched):
         self._drain = threading.Thread(target=self._drain_output, args=(out_read,), daemon=True)
         self._drain.start()
         self.started = time.monotonic()
-
-    def _drain_output(self, fd: int) -> None:
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return
-                room = self.limits.output_bytes - len(self.output)
-                if room > 0:
-                    self.output += chunk[:room]
-        except OSError:
-            return
-        finally:
-            os.close(fd)
 
     def _receive(self, timeout: float, what: str) -> bytes:
         """The zygote's next answer that is not an exit report (those are kept in self.exits)."""
