@@ -60,13 +60,19 @@ def _become_subreaper() -> None:
         pass
 
 
+def _stat(path: str) -> list[bytes] | None:
+    """The fields of a /proc/.../stat file after the command name (field 3 on), None when gone."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _start_ticks(pid: int) -> int | None:
     """When a process started, in clock ticks since boot (/proc/PID/stat field 22); None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return int(handle.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = _stat(f"/proc/{pid}/stat")
+    return int(fields[19]) if fields and len(fields) > 19 else None
 
 
 def _sweep_orphans(known: set[int], since: int | None = None) -> int:
@@ -126,30 +132,21 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat", "rb") as handle:
-                if handle.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X"):
-                    return True
-        except (OSError, IndexError):
-            pass
+        fields = _stat(f"/proc/{pid}/task/{task}/stat")
+        if fields and fields[0] not in (b"Z", b"X"):
+            return True
     return False
 
 
 def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return int(handle.read().rsplit(b")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = _stat(f"/proc/{pid}/stat")
+    return int(fields[1]) if fields and len(fields) > 1 else None
 
 
 def _stopped(pid: int) -> bool:
     """Whether pid is stopped (SIGSTOP) or traced: a zygote like that answers nothing."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
-    except (OSError, IndexError):
-        return False
+    fields = _stat(f"/proc/{pid}/stat")
+    return bool(fields) and fields[0] in (b"T", b"t")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -170,16 +167,23 @@ def _kill_below(root: int) -> bool:
 
     Each is signalled through a pidfd opened first and then checked to still be below root (its
     parent is root or one already found), so a number reused by another process is never hit.
-    A killed process cannot fork, so a pass that finds none alive leaves none: everything below
-    root is a child of root or of a process found before it.
+    Best effort: a process that exits by itself while a pass reads /proc hands its children to
+    root after root's list was read, and that pass misses them; so it takes two passes in a row
+    that find nothing. Only a PID namespace makes a kill certain, which is why the namespace
+    levels give each worker one and use this as a second sweep.
     """
+    empty = 0
     for _ in range(KILL_PASSES):
         left = _descendants(root)
         if not left:
-            return True
-        below = {root, *left}
-        for pid in left:
-            _kill_if_below(pid, below)
+            empty += 1
+            if empty == 2:
+                return True
+        else:
+            empty = 0
+            below = {root, *left}
+            for pid in left:
+                _kill_if_below(pid, below)
         time.sleep(0.001)
     return False
 

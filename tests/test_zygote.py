@@ -232,9 +232,14 @@ def test_a_killed_forked_worker_takes_every_process_it_started(pool):
     started = student.call("subprocess.Popen", ["sleep", "120"], start_new_session=True)
     assert started is not None
     below = pool_module._descendants(pool.zygote.host_pid)
-    assert "sleep" in [pathlib.Path(f"/proc/{pid}/comm").read_text().strip() for pid in below], below
+    sleeping = [pid for pid in below if pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"]
+    assert len(sleeping) == 1, below
     student.close()
     assert pool_module._descendants(pool.zygote.host_pid) == []
+    # Read independently of the kill's own walk: the sleep's number is gone, or a zombie, or reused.
+    stat = pathlib.Path(f"/proc/{sleeping[0]}/stat")
+    state = stat.read_text().rsplit(")", 1)[1].split()[0] if stat.exists() else "gone"
+    assert state in ("gone", "Z", "X") or "sleep" not in stat.read_text(), state
     assert pool_module._alive(pool.zygote.host_pid)
 
 
